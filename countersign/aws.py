@@ -1,0 +1,183 @@
+"""AWS adapters behind the domain's ports: S3 (audit), DynamoDB (reviews), KMS (link MACs),
+SNS (notifications), Step Functions (callbacks), SSM (policy).
+
+Clients are created by the caller and passed in, so a Lambda creates them once at init and tests
+hand in clients bound to moto.
+"""
+from __future__ import annotations
+
+import hashlib
+import base64
+import json
+from typing import Any
+
+from .case import Case
+from .reviews import DECIDED, PENDING, Decision, DecisionRefused, Review
+
+
+
+class S3AuditStore:
+    """Audit records in an Object Lock bucket. Writes never overwrite (If-None-Match) and carry a
+    SHA-256 checksum, which Object Lock requires."""
+
+    def __init__(self, s3, bucket: str) -> None:
+        self.s3, self.bucket = s3, bucket
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return keys
+
+    def get(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def put_new(self, key: str, body: bytes) -> bool:
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*",
+                               ContentType="application/json", ChecksumSHA256=digest)
+        except self.s3.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+
+class DynamoReviewStore:
+    """Single-table layout: the review item (sk REVIEW) plus one assignment item per reviewer
+    (sk REVIEWER#id) that the ``by-reviewer`` index lists while the review is pending."""
+
+    def __init__(self, ddb, table: str) -> None:
+        self.ddb, self.table = ddb, table
+
+    @staticmethod
+    def _pk(review_id: str) -> dict[str, str]:
+        return {"S": f"REVIEW#{review_id}"}
+
+    def create(self, review: Review) -> None:
+        pk, deadline = self._pk(review.review_id), str(review.deadline)
+        item = {
+            "pk": pk, "sk": {"S": "REVIEW"}, "review_id": {"S": review.review_id},
+            "status": {"S": PENDING}, "case_json": {"S": json.dumps(review.case.to_state())},
+            "reviewers": {"L": [{"S": r} for r in review.reviewers]},
+            "deadline": {"N": deadline}, "expires_at": {"N": str(review.deadline + 30 * 86400)},
+            "reason": {"S": review.reason}, "task_token": {"S": review.task_token},
+            "execution_arn": {"S": review.case.execution.arn},
+        }
+        writes: list[dict[str, Any]] = [{"Put": {
+            "TableName": self.table, "Item": item,
+            # A retried request step may re-open its own pending review, never anything else.
+            "ConditionExpression": "attribute_not_exists(pk) OR (#s = :p AND execution_arn = :e)",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":p": {"S": PENDING}, ":e": item["execution_arn"]},
+        }}]
+        for reviewer in review.reviewers:
+            writes.append({"Put": {"TableName": self.table, "Item": {
+                "pk": pk, "sk": {"S": f"REVIEWER#{reviewer}"}, "reviewer": {"S": reviewer},
+                "review_id": {"S": review.review_id}, "status": {"S": PENDING},
+                "pending_until": {"S": deadline.zfill(12)}, "expires_at": item["expires_at"],
+            }}})
+        self.ddb.transact_write_items(TransactItems=writes)
+
+    def get(self, review_id: str) -> Review | None:
+        got = self.ddb.get_item(TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                                ConsistentRead=True).get("Item")
+        return review_from_item(got) if got else None
+
+    def decide(self, review_id: str, decision: Decision, now: int) -> None:
+        review = self.get(review_id)
+        if review is None:
+            raise DecisionRefused(404, "no such review")
+        writes: list[dict[str, Any]] = [{"Update": {
+            "TableName": self.table, "Key": {"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+            "UpdateExpression": "SET #s = :d, decision_json = :j",
+            "ConditionExpression": "#s = :p AND deadline > :now",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":d": {"S": DECIDED}, ":p": {"S": PENDING},
+                                          ":j": {"S": json.dumps(decision.to_dict())},
+                                          ":now": {"N": str(now)}},
+        }}]
+        for reviewer in review.reviewers:
+            writes.append({"Update": {
+                "TableName": self.table,
+                "Key": {"pk": self._pk(review_id), "sk": {"S": f"REVIEWER#{reviewer}"}},
+                "UpdateExpression": "SET #s = :d REMOVE pending_until",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":d": {"S": DECIDED}},
+            }})
+        try:
+            self.ddb.transact_write_items(TransactItems=writes)
+        except self.ddb.exceptions.TransactionCanceledException:
+            current = self.get(review_id)
+            state = current.status.lower() if current else "gone"
+            raise DecisionRefused(409, f"this review is already {state}; the first decision stands") from None
+
+    def transition(self, review_id: str, from_status: str, to_status: str) -> bool:
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                UpdateExpression="SET #s = :to", ConditionExpression="#s = :from",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":to": {"S": to_status}, ":from": {"S": from_status}})
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def pending_for(self, reviewer: str) -> list[str]:
+        got = self.ddb.query(TableName=self.table, IndexName="by-reviewer",
+                             KeyConditionExpression="reviewer = :r",
+                             ExpressionAttributeValues={":r": {"S": reviewer}})
+        return [i["review_id"]["S"] for i in got.get("Items", [])]
+
+
+def review_from_item(item: dict[str, Any]) -> Review:
+    """Also used for DynamoDB stream images, which have the same typed shape."""
+    decision = item.get("decision_json", {}).get("S")
+    return Review(
+        review_id=item["review_id"]["S"],
+        status=item["status"]["S"],
+        case=Case.from_state(json.loads(item["case_json"]["S"])),
+        reviewers=tuple(r["S"] for r in item["reviewers"]["L"]),
+        deadline=int(item["deadline"]["N"]),
+        reason=item["reason"]["S"],
+        task_token=item["task_token"]["S"],
+        decision=Decision.from_dict(json.loads(decision)) if decision else None,
+    )
+
+
+def kms_mac(kms, key_id: str):
+    def mac(message: bytes) -> bytes:
+        return kms.generate_mac(KeyId=key_id, Message=message, MacAlgorithm="HMAC_SHA_256")["Mac"]
+    return mac
+
+
+class SnsNotifier:
+    def __init__(self, sns, topic_arn: str) -> None:
+        self.sns, self.topic_arn = sns, topic_arn
+
+    def send(self, reviewer: str, subject: str, body: str) -> None:
+        self.sns.publish(TopicArn=self.topic_arn, Subject=subject, Message=body,
+                         MessageAttributes={"reviewer": {"DataType": "String", "StringValue": reviewer}})
+
+
+class StepFunctionsCallbacks:
+    """Task-token callbacks. ``deliver`` returns False when the task is gone (timed out)."""
+
+    LATE = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
+
+    def __init__(self, sfn) -> None:
+        self.sfn = sfn
+
+    def deliver(self, token: str, decision: Decision) -> bool:
+        payload = json.dumps({"outcome": decision.outcome, "reviewer": decision.reviewer})
+        try:
+            if decision.outcome == "rejected":
+                self.sfn.send_task_failure(taskToken=token, error="Countersign.Rejected", cause=payload)
+            else:
+                self.sfn.send_task_success(taskToken=token, output=payload)
+        except self.sfn.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] in self.LATE:
+                return False
+            raise
+        return True

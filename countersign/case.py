@@ -1,0 +1,88 @@
+"""A case: one proposal travelling through the workflow, with the rules that apply to it.
+
+The workflow state *is* the case (``to_state``/``from_state``), so every Lambda in the workflow
+reads and writes the same shape and no step has to look anything up to know what it is handling.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from .policy import Rules
+
+
+def new_review_id() -> str:
+    return "rv-" + secrets.token_hex(10)
+
+
+@dataclass(frozen=True)
+class Execution:
+    arn: str
+    name: str
+    started_at: str  # ISO 8601, from the workflow's context object
+
+    @property
+    def state_machine(self) -> str:
+        return self.arn.split(":")[-2] if self.arn.count(":") >= 7 else "unknown"
+
+    @property
+    def audit_stream(self) -> str:
+        """Where this execution's audit records live: date, workflow, execution."""
+        day = self.started_at[:10].replace("-", "/")
+        return f"executions/{day}/{self.state_machine}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Case:
+    proposal: dict[str, Any]
+    rules: Rules
+    execution: Execution
+    review_id: str
+    route: str = "pending"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def action(self) -> dict[str, Any]:
+        return self.proposal["action"]
+
+    @property
+    def confidence(self) -> float:
+        return float(self.proposal["confidence"])
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "proposal": self.proposal,
+            "policy": self.rules.snapshot(),
+            "execution": {"arn": self.execution.arn, "name": self.execution.name,
+                          "started_at": self.execution.started_at},
+            "review_id": self.review_id,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "Case":
+        ex = state["execution"]
+        return cls(
+            proposal=state["proposal"],
+            rules=Rules.from_snapshot(state["policy"]),
+            execution=Execution(ex["arn"], ex["name"], ex["started_at"]),
+            review_id=state["review_id"],
+            route=state.get("route", "pending"),
+        )
+
+    def audit_fields(self) -> dict[str, Any]:
+        """What every audit record of this case carries (Art. 12: what, how sure, which rules)."""
+        return {
+            "execution": {"arn": self.execution.arn, "name": self.execution.name,
+                          "started_at": self.execution.started_at},
+            "review_id": self.review_id,
+            "action_type": self.action["type"],
+            "action_summary": self.action["summary"],
+            "confidence": self.confidence,
+            "route": self.route,
+            "policy": {"version": self.rules.version,
+                       "auto_approve_threshold": self.rules.auto_approve_threshold,
+                       "review_timeout_seconds": self.rules.review_timeout_seconds},
+            "model": self.proposal.get("model"),
+            "requested_by": self.proposal.get("requested_by"),
+        }

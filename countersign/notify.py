@@ -1,0 +1,50 @@
+"""The email a reviewer receives: plain text, bounded, with that reviewer's own signed link.
+
+The summary is AI-written: it is labelled as such, stripped of control characters and cut to
+length. The subject is reduced to printable ASCII, which SNS requires.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Protocol
+
+from .case import Case
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class Notifier(Protocol):
+    def send(self, reviewer: str, subject: str, body: str) -> None: ...
+
+
+def clip(text: str, limit: int) -> str:
+    text = _CONTROL.sub(" ", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def subject(case: Case) -> str:
+    ascii_only = "".join(c if 32 <= ord(c) < 127 else "?" for c in case.action["summary"])
+    return clip(f"[Countersign] Review needed: {ascii_only}", 99)
+
+
+def deadline_text(deadline: int) -> str:
+    return datetime.fromtimestamp(deadline, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def review_email(case: Case, reason: str, url: str, deadline: int) -> str:
+    return "\n".join([
+        "A proposed AI action is waiting for your decision.",
+        "",
+        f"Action type:  {case.action['type']}",
+        f"Summary (written by the AI, unverified): {clip(case.action['summary'], 500)}",
+        f"Confidence:   {case.confidence:.2f}",
+        f"Why you:      {reason}",
+        f"Requested by: {clip(str(case.proposal.get('requested_by', 'unknown')), 256)}",
+        f"Decide by:    {deadline_text(deadline)} (no decision by then means the action is refused)",
+        "",
+        "Open the case to read the AI's reasoning and evidence, then approve, modify or reject:",
+        url,
+        "",
+        "This link is yours alone; opening it changes nothing. Do not forward it.",
+    ])

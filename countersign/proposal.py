@@ -1,0 +1,67 @@
+"""The proposal: the public contract an AI system submits (``schemas/proposal.v1.json``).
+
+Everything in a proposal except its shape and the confidence range is written by an AI and is
+untrusted: it is validated and bounded here, escaped wherever it is shown, and never evaluated.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from .policy import Rules, UnknownActionType, rules_for
+from .validation import SchemaError, load_schema, validate
+
+PROPOSAL_SCHEMA = "proposal.v1.json"
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class InvalidProposal(ValueError):
+    """The proposal was refused. ``errors`` lists each problem as ``{path, message}``."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['path']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+def check(proposal: Any, policy_document: dict[str, Any], all_reviewers: list[str]) -> Rules:
+    """Validate a proposal against the schema and the policy; return the rules that apply to it."""
+    try:
+        validate(proposal, load_schema(PROPOSAL_SCHEMA))
+    except SchemaError as exc:
+        raise InvalidProposal([{"path": exc.path, "message": exc.message}]) from None
+    try:
+        rules = rules_for(policy_document, proposal["action"]["type"], all_reviewers)
+    except UnknownActionType as exc:
+        raise InvalidProposal([{"path": "$.action.type", "message": str(exc)}]) from None
+    check_parameters(proposal["action"]["parameters"], rules)
+    return rules
+
+
+def check_shape(proposal: Any) -> None:
+    """Schema-only validation, for clients that do not hold the deployed policy."""
+    try:
+        validate(proposal, load_schema(PROPOSAL_SCHEMA))
+    except SchemaError as exc:
+        raise InvalidProposal([{"path": exc.path, "message": exc.message}]) from None
+
+
+def check_parameters(parameters: Any, rules: Rules) -> None:
+    """Action parameters must satisfy the action type's own schema (also used for 'modify')."""
+    try:
+        validate(parameters, rules.parameters)
+    except SchemaError as exc:
+        path = "$.action.parameters" + exc.path[1:]
+        raise InvalidProposal([{"path": path, "message": exc.message}]) from None
+
+
+def execution_name(proposal: dict[str, Any], idempotency_key: str | None = None) -> str:
+    """A Step Functions execution name derived from the idempotency key (≤ 80 chars, safe set).
+
+    A retried pipeline step with the same key gets the same name, so Step Functions refuses to
+    start a second review. Without a key every submission is a new execution.
+    """
+    key = idempotency_key or proposal.get("idempotency_key")
+    if key:
+        return _NAME_SAFE.sub("-", key)[:80]
+    return "p-" + uuid.uuid4().hex

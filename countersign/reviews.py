@@ -1,0 +1,126 @@
+"""Pending reviews and the decisions reviewers make on them.
+
+A review is PENDING until exactly one decision wins the conditional write to DECIDED (or the
+workflow times out and marks it EXPIRED). The dispatcher then moves it to DISPATCHED. The store is
+a port; ``countersign.aws.DynamoReviewStore`` is the DynamoDB adapter.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from .case import Case
+from .links import Grant
+from .proposal import InvalidProposal, check_parameters
+
+PENDING, DECIDED, DISPATCHED, EXPIRED = "PENDING", "DECIDED", "DISPATCHED", "EXPIRED"
+CHOICES = {"approve": "approved", "modify": "modified", "reject": "rejected"}
+MAX_RATIONALE = 4000
+MAX_PARAMETERS_JSON = 64 * 1024
+
+
+class DecisionRefused(Exception):
+    """A decision that cannot be recorded; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str                   # approved | modified | rejected
+    reviewer: str
+    rationale: str
+    final_action: dict[str, Any] | None
+    diff: list[dict[str, Any]]
+    decided_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Decision":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Review:
+    review_id: str
+    status: str
+    case: Case
+    reviewers: tuple[str, ...]
+    deadline: int                  # epoch seconds
+    reason: str
+    task_token: str
+    decision: Decision | None = None
+
+
+class ReviewStore(Protocol):
+    def create(self, review: Review) -> None: ...
+    def get(self, review_id: str) -> Review | None: ...
+    def decide(self, review_id: str, decision: Decision, now: int) -> None:
+        """PENDING → DECIDED, atomically, only before the deadline; else raise DecisionRefused(409)."""
+    def transition(self, review_id: str, from_status: str, to_status: str) -> bool: ...
+
+
+def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_at: str) -> Decision:
+    """Turn a submitted form into a Decision, or refuse it with 400 and a clear message."""
+    choice = (form.get("decision") or "").strip()
+    if choice not in CHOICES:
+        raise DecisionRefused(400, "choose approve, modify or reject")
+    rationale = (form.get("rationale") or "").strip()
+    if len(rationale) > MAX_RATIONALE:
+        raise DecisionRefused(400, f"the rationale is limited to {MAX_RATIONALE} characters")
+    if choice in ("modify", "reject") and not rationale:
+        raise DecisionRefused(400, f"a rationale is required to {choice}")
+    action = review.case.action
+    final_action: dict[str, Any] | None = action
+    diff: list[dict[str, Any]] = []
+    if choice == "modify":
+        params = _parse_parameters(form.get("parameters") or "")
+        try:
+            check_parameters(params, review.case.rules)
+        except InvalidProposal as exc:
+            raise DecisionRefused(400, f"the modified parameters break the action's schema: {exc}") from None
+        diff = diff_values(action["parameters"], params, "$.parameters")
+        if not diff:
+            raise DecisionRefused(400, "modify needs at least one changed parameter; use approve instead")
+        final_action = {**action, "parameters": params}
+    elif choice == "reject":
+        final_action = None
+    return Decision(CHOICES[choice], grant.reviewer, rationale, final_action, diff, decided_at)
+
+
+def _parse_parameters(text: str) -> dict[str, Any]:
+    if len(text) > MAX_PARAMETERS_JSON:
+        raise DecisionRefused(400, "the modified parameters are too large")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DecisionRefused(400, f"the modified parameters are not valid JSON: {exc.msg} "
+                                   f"(line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise DecisionRefused(400, "the modified parameters must be a JSON object")
+    return value
+
+
+def diff_values(before: Any, after: Any, path: str = "$") -> list[dict[str, Any]]:
+    """Every changed leaf between two JSON values, as ``{path, before, after}``."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[dict[str, Any]] = []
+        for key in sorted(set(before) | set(after)):
+            out += diff_values(before.get(key), after.get(key), f"{path}.{key}")
+        return out
+    return [] if before == after else [{"path": path, "before": before, "after": after}]
+
+
+def authorise(review: Review | None, grant: Grant) -> Review:
+    """The link is genuine; is this reviewer assigned to this review?"""
+    if review is None or grant.reviewer not in review.reviewers:
+        from .links import LinkRefused
+
+        raise LinkRefused("this link does not grant access to that review")
+    return review

@@ -1,0 +1,45 @@
+"""Wiring for Lambda: build the adapters a handler needs from its environment, once, at init.
+
+Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER,
+REVIEWERS (comma-separated ids), REVIEW_BASE_URL. Only the clients a handler asks for are made.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+
+from .aws import DynamoReviewStore, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
+from .gate import Deps
+
+
+def _policy_loader():
+    from aws_lambda_powertools.utilities import parameters
+
+    name = os.environ["POLICY_PARAMETER"]
+    max_age = int(os.environ.get("POLICY_CACHE_SECONDS", "60"))
+    return lambda: parameters.get_parameter(name, transform="json", max_age=max_age)
+
+
+def build_deps(*needs: str) -> Deps:
+    """``needs`` is a subset of: reviews, links, notify, callbacks, policy (audit is always made)."""
+    env = os.environ
+    extra: dict[str, Any] = {}
+    if "reviews" in needs:
+        extra["reviews"] = DynamoReviewStore(boto3.client("dynamodb"), env["REVIEWS_TABLE"])
+    if "links" in needs:
+        extra["mac"] = kms_mac(boto3.client("kms"), env["LINK_KEY_ID"])
+    if "notify" in needs:
+        extra["notifier"] = SnsNotifier(boto3.client("sns"), env["TOPIC_ARN"])
+    if "callbacks" in needs:
+        extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
+    if "policy" in needs:
+        extra["load_policy"] = _policy_loader()
+    return Deps(
+        audit=S3AuditStore(boto3.client("s3"), env["AUDIT_BUCKET"]),
+        audit_bucket=env["AUDIT_BUCKET"],
+        reviewers=tuple(r for r in env.get("REVIEWERS", "").split(",") if r),
+        review_base_url=env.get("REVIEW_BASE_URL", ""),
+        **extra,
+    )

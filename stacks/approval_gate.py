@@ -1,0 +1,102 @@
+"""ApprovalGate: the whole human approval gate as one reusable construct.
+
+Composes the audit trail, the pending-review store, notifications, the review API, the workflow
+Lambdas, the dispatcher and the Standard workflow. Use it in your own CDK app with a ``Config``.
+"""
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from .audit_trail import AuditTrail
+from .config import Config
+from .functions import Functions
+from .notifications import Notifications
+from .review_api import ReviewApi
+from .review_store import ReviewStore
+from .workflow import Workflow
+
+SSM_STANDARD_LIMIT = 4096
+
+
+class ApprovalGate(Construct):
+    def __init__(self, scope: Construct, cid: str, *, config: Config) -> None:
+        super().__init__(scope, cid)
+        prod = config.is_production
+        self.data_key = kms.Key(self, "DataKey", enable_key_rotation=True,
+                                description="Countersign reviews, notifications and dead letters")
+        self.link_key = kms.Key(self, "LinkKey", key_spec=kms.KeySpec.HMAC_256,
+                                key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+                                description="Countersign review link signatures (HMAC-SHA-256)",
+                                removal_policy=RemovalPolicy.RETAIN if prod else RemovalPolicy.DESTROY)
+        self.audit = AuditTrail(self, "Audit", retention_days=config.audit_retention_days,
+                                lock_mode=config.audit_lock_mode)
+        self.reviews = ReviewStore(self, "Reviews", key=self.data_key, retain=prod)
+        self.notifications = Notifications(self, "Notifications", key=self.data_key, reviewers=config.reviewers)
+        policy_json = json.dumps(config.policy, sort_keys=True, separators=(",", ":"))
+        self.policy = ssm.StringParameter(
+            self, "Policy", parameter_name=f"/countersign/{config.stage}/policy", string_value=policy_json,
+            description=f"Countersign oversight policy {config.policy['version']}",
+            tier=ssm.ParameterTier.ADVANCED if len(policy_json) > SSM_STANDARD_LIMIT else ssm.ParameterTier.STANDARD)
+
+        fns = Functions(self, "Functions", powertools_layer_version=config.powertools_layer_version,
+                        retain_logs=prod)
+        audit_env = {"AUDIT_BUCKET": self.audit.bucket.bucket_name}
+        store_env = {"REVIEWS_TABLE": self.reviews.table.table_name}
+        link_env = {"LINK_KEY_ID": self.link_key.key_arn}
+        prepare = fns.add("Prepare", "lambdas.prepare.handler", description="Validate proposal, attach policy",
+                          environment={**audit_env, "POLICY_PARAMETER": self.policy.parameter_name,
+                                       "REVIEWERS": ",".join(config.reviewer_ids)})
+        review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
+                            description="Review page and decisions", environment={**audit_env, **store_env, **link_env})
+        self.api = ReviewApi(self, "ReviewApi", handler=review_fn, retain_logs=prod)
+        request = fns.add("RequestReview", "lambdas.request_review.handler",
+                          description="Store pending review, notify reviewers",
+                          environment={**audit_env, **store_env, **link_env,
+                                       "TOPIC_ARN": self.notifications.topic.topic_arn,
+                                       "REVIEW_BASE_URL": config.review_base_url or self.api.url})
+        conclude = fns.add("Conclude", "lambdas.conclude.handler", description="Closing audit record and verdict",
+                           environment={**audit_env, **store_env})
+        dispatcher = fns.add("Dispatcher", "lambdas.dispatcher.handler", timeout=30,
+                             description="Audit decisions and resume the workflow",
+                             environment={**audit_env, **store_env})
+
+        for fn in (prepare, review_fn, request, conclude, dispatcher):
+            self.audit.grant_append(fn)
+        self.policy.grant_read(prepare)
+        self.reviews.grant(request, "dynamodb:PutItem")
+        self.reviews.grant(review_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.reviews.grant(conclude, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.reviews.grant(dispatcher, "dynamodb:UpdateItem")
+        for fn in (request, review_fn, conclude, dispatcher):
+            self.data_key.grant(fn, "kms:Decrypt", "kms:GenerateDataKey")
+        for fn in (request, review_fn):
+            self.link_key.grant(fn, "kms:GenerateMac")
+        self.notifications.topic.grant_publish(request)
+
+        self.workflow = Workflow(self, "ApprovalGate", asl="approval_gate.asl.json",
+                                 name=f"countersign-{config.stage}-approval-gate",
+                                 functions={"Prepare": prepare, "RequestReview": request, "Conclude": conclude},
+                                 retain_logs=prod)
+        self.workflow.state_machine.grant_task_response(dispatcher)
+
+        self.dead_letters = sqs.Queue(self, "DispatchDeadLetters", encryption=sqs.QueueEncryption.KMS,
+                                      encryption_master_key=self.data_key, enforce_ssl=True,
+                                      retention_period=Duration.days(14))
+        dispatcher.add_event_source(sources.DynamoEventSource(
+            self.reviews.table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=10,
+            bisect_batch_on_error=True, retry_attempts=8, report_batch_item_failures=True,
+            on_failure=sources.SqsDlq(self.dead_letters),
+            filters=[lambda_.FilterCriteria.filter({
+                "eventName": lambda_.FilterRule.is_equal("MODIFY"),
+                "dynamodb": {"NewImage": {"sk": {"S": lambda_.FilterRule.is_equal("REVIEW")},
+                                          "status": {"S": lambda_.FilterRule.is_equal("DECIDED")}}}})]))
+        self.functions = {"Prepare": prepare, "ReviewApi": review_fn, "RequestReview": request,
+                          "Conclude": conclude, "Dispatcher": dispatcher}

@@ -1,0 +1,38 @@
+"""The write-once audit trail: an S3 Object Lock bucket, its access-log bucket and its key."""
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+
+class AuditTrail(Construct):
+    def __init__(self, scope: Construct, cid: str, *, retention_days: int, lock_mode: str) -> None:
+        super().__init__(scope, cid)
+        self.key = kms.Key(self, "Key", enable_key_rotation=True,
+                           description="Countersign audit trail encryption")
+        # An Object Lock bucket cannot log to itself: access logs go to a separate bucket.
+        self.access_logs = s3.Bucket(
+            self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(max(retention_days, 90)))],
+            removal_policy=RemovalPolicy.RETAIN)
+        retention = (s3.ObjectLockRetention.compliance if lock_mode == "COMPLIANCE"
+                     else s3.ObjectLockRetention.governance)(Duration.days(retention_days))
+        self.bucket = s3.Bucket(
+            self, "Bucket", object_lock_enabled=True, object_lock_default_retention=retention,
+            versioned=True, encryption=s3.BucketEncryption.KMS, encryption_key=self.key,
+            bucket_key_enabled=True, enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            server_access_logs_bucket=self.access_logs, server_access_logs_prefix="audit/",
+            removal_policy=RemovalPolicy.RETAIN)
+
+    def grant_append(self, grantee: iam.IGrantable) -> None:
+        """Write and read records; never delete, overwrite retention or bypass governance."""
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:GetObject"], resources=[self.bucket.arn_for_objects("*")]))
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
+        self.key.grant(grantee, "kms:GenerateDataKey", "kms:Decrypt")

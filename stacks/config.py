@@ -1,0 +1,104 @@
+"""Typed configuration read from CDK context (``cdk.json``, overridable with ``-c key=value``).
+
+Every value is checked here, at synth time, with a message that names the key: a stack that
+would deploy with a broken policy or an unsafe retention never synthesizes.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from countersign.policy import build_document
+from countersign.validation import SchemaError
+
+_REVIEWER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_STAGE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+PROD_MIN_RETENTION_DAYS = 183  # EU AI Act Art. 19 / 26(6): keep logs at least six months
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    id: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Config:
+    stage: str
+    reviewers: tuple[Reviewer, ...]
+    policy: dict[str, Any]              # the validated runtime document, with its version
+    audit_retention_days: int
+    audit_lock_mode: str                # COMPLIANCE | GOVERNANCE
+    review_base_url: str | None
+    powertools_layer_version: int
+
+    @property
+    def is_production(self) -> bool:
+        return self.stage == "prod"
+
+    @property
+    def reviewer_ids(self) -> list[str]:
+        return [r.id for r in self.reviewers]
+
+    @classmethod
+    def from_context(cls, get) -> "Config":
+        """``get`` is ``node.try_get_context``; values given with ``-c`` arrive as strings."""
+        def value(key: str, default: Any = None) -> Any:
+            raw = get(key)
+            if isinstance(raw, str) and raw[:1] in "[{":
+                try:
+                    return json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"context {key}: not valid JSON ({exc.msg})") from None
+            return default if raw is None else raw
+
+        stage = str(value("stage", "dev"))
+        if not _STAGE.match(stage):
+            raise ConfigError(f"context stage: {stage!r} must be lowercase letters, digits, '-' (≤16)")
+        reviewers = tuple(_reviewer(r) for r in value("reviewers", []))
+        if not reviewers:
+            raise ConfigError("context reviewers: configure at least one reviewer {id, email}")
+        if len({r.id for r in reviewers}) != len(reviewers):
+            raise ConfigError("context reviewers: reviewer ids must be unique")
+        try:
+            policy = build_document(value("policy", {}), {r.id for r in reviewers})
+        except SchemaError as exc:
+            raise ConfigError(f"context policy: {exc.message} (at {exc.path})") from None
+        lock_mode = str(value("audit_lock_mode", "COMPLIANCE" if stage == "prod" else "GOVERNANCE")).upper()
+        retention = _int(value("audit_retention_days", 1), "audit_retention_days")
+        if lock_mode not in ("COMPLIANCE", "GOVERNANCE"):
+            raise ConfigError("context audit_lock_mode: must be COMPLIANCE or GOVERNANCE")
+        if retention < 1:
+            raise ConfigError("context audit_retention_days: must be at least 1")
+        if stage == "prod" and (lock_mode != "COMPLIANCE" or retention < PROD_MIN_RETENTION_DAYS):
+            raise ConfigError(f"stage prod needs audit_lock_mode COMPLIANCE and audit_retention_days >= "
+                              f"{PROD_MIN_RETENTION_DAYS} (got {lock_mode}, {retention})")
+        base_url = value("review_base_url")
+        if base_url is not None and not str(base_url).startswith("https://"):
+            raise ConfigError("context review_base_url: must be an https:// URL")
+        return cls(stage, reviewers, policy, retention, lock_mode, base_url,
+                   _int(value("powertools_layer_version", 27), "powertools_layer_version"))
+
+
+def _int(raw: Any, key: str) -> int:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"context {key}: must be an integer, got {raw!r}") from None
+
+
+def _reviewer(raw: Any) -> Reviewer:
+    if not isinstance(raw, dict) or set(raw) != {"id", "email"}:
+        raise ConfigError(f"context reviewers: each entry needs exactly id and email, got {raw!r}")
+    if not _REVIEWER_ID.match(str(raw["id"])):
+        raise ConfigError(f"context reviewers: id {raw['id']!r} must match {_REVIEWER_ID.pattern}")
+    if not _EMAIL.match(str(raw["email"])):
+        raise ConfigError(f"context reviewers: {raw['email']!r} is not an email address")
+    return Reviewer(str(raw["id"]), str(raw["email"]))

@@ -1,0 +1,27 @@
+"""The Countersign stack: one ApprovalGate from configuration, its outputs, and its nag acknowledgments."""
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from .approval_gate import ApprovalGate
+from .config import Config
+from .nag import acknowledge
+
+
+class CountersignStack(Stack):
+    def __init__(self, scope: Construct, cid: str, *, config: Config, **kwargs) -> None:
+        super().__init__(scope, cid, description="Countersign: human approval gate for AI actions", **kwargs)
+        self.gate = ApprovalGate(self, "Gate", config=config)
+        outputs = {
+            "StateMachineArn": self.gate.workflow.state_machine.state_machine_arn,
+            "ReviewApiUrl": self.gate.api.url,
+            "AuditBucketName": self.gate.audit.bucket.bucket_name,
+            "ReviewsTableName": self.gate.reviews.table.table_name,
+            "ReviewTopicArn": self.gate.notifications.topic.topic_arn,
+            "PolicyParameterName": self.gate.policy.parameter_name,
+            "DeadLetterQueueUrl": self.gate.dead_letters.queue_url,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)
+        acknowledge(self)

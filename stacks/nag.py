@@ -1,0 +1,59 @@
+"""cdk-nag acknowledgments: each names the finding, where it applies, and why it is accepted.
+
+Everything not listed here fails ``cdk synth``. Granular IAM5 findings are acknowledged per
+resource (by logical id), never as a blanket rule.
+"""
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from constructs import IConstruct
+
+from .approval_gate import ApprovalGate
+
+
+def _ack(scope: IConstruct, rule: str, reason: str) -> None:
+    pack = "Serverless" if rule.startswith("Serverless") else "AwsSolutions"
+    Validations.of(scope).acknowledge(Acknowledgment(id=f"{pack}::{rule}", reason=reason))
+
+
+def _arn(stack: Stack, construct: IConstruct) -> str:
+    return f"<{stack.get_logical_id(construct.node.default_child)}.Arn>"
+
+
+def acknowledge(stack: Stack) -> None:
+    gate: ApprovalGate = stack.gate
+    for fn in gate.functions.values():
+        _ack(fn, "Serverless-LambdaDLQ",
+             "Invoked synchronously only (Step Functions, API Gateway, stream mapping); a function DLQ "
+             "applies to async invokes. Stream failures go to the mapping's on-failure SQS destination.")
+        _ack(fn.role, "AwsSolutions-IAM5[Resource::*]",
+             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.")
+        _ack(fn.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/*]",
+             "Audit records are appended under per-execution keys that cannot be listed in advance; "
+             "the grant is PutObject/GetObject only (no delete, no retention or governance bypass).")
+    for fn in (gate.functions["RequestReview"], gate.functions["Dispatcher"]):
+        _ack(fn.role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+             "CDK's grant for publishing to the KMS-encrypted topic / reading the encrypted stream.")
+    _ack(gate.functions["Dispatcher"].role, "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+         "CDK's grant for reading the KMS-encrypted DynamoDB stream.")
+    sm = gate.workflow.state_machine
+    _ack(sm.role, "AwsSolutions-IAM5[Resource::*]",
+         "CloudWatch Logs delivery and X-Ray actions for Step Functions support no resource-level permissions.")
+    for key in ("Prepare", "RequestReview", "Conclude"):
+        _ack(sm.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.functions[key])}:*]",
+             "lambda:InvokeFunction on the function's versions and aliases (CDK grant_invoke); "
+             "the function itself is named.")
+    api = gate.api.api
+    for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+        _ack(api, rule, "Reviewers authenticate with per-review, per-reviewer links signed by a KMS HMAC key "
+                        "and verified in constant time by the review Lambda; emailed links cannot carry "
+                        "a Cognito session.")
+    _ack(api, "AwsSolutions-APIG3",
+         "Stage throttling bounds the request rate and every request needs a valid HMAC link; attach a "
+         "WAF web ACL to the stage if your organisation requires one.")
+    _ack(api, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+              "AmazonAPIGatewayPushToCloudWatchLogs]",
+         "API Gateway's account-level logging role uses AWS's managed policy by design.")
+    for queue in (gate.dead_letters, gate.notifications.undelivered):
+        _ack(queue, "AwsSolutions-SQS3", "This queue is itself a dead-letter destination.")
+        _ack(queue, "Serverless-SQSRedrivePolicy", "This queue is itself a dead-letter destination.")

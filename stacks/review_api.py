@@ -1,0 +1,51 @@
+"""The reviewers' HTTP API: API Gateway (REST) with access logs and throttling, proxying to one
+Lambda. Authorisation is the signed link checked by that Lambda, so access logs record the
+resource path only, never the query string that carries the link token."""
+from __future__ import annotations
+
+import json
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime", "method": "$context.httpMethod",
+    "resource": "$context.resourcePath", "status": "$context.status",
+    "responseLength": "$context.responseLength", "userAgent": "$context.identity.userAgent",
+    "latencyMs": "$context.responseLatency",
+}
+
+
+class ReviewApi(Construct):
+    def __init__(self, scope: Construct, cid: str, *, handler: lambda_.IFunction, rate_limit: int = 20,
+                 burst_limit: int = 40, retain_logs: bool = False) -> None:
+        super().__init__(scope, cid)
+        access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR,
+                                    removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY)
+        self.api = apigw.RestApi(
+            self, "Api", description="Countersign review links",
+            endpoint_types=[apigw.EndpointType.REGIONAL], cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name="review", tracing_enabled=True, metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR, data_trace_enabled=False,
+                throttling_rate_limit=rate_limit, throttling_burst_limit=burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS))))
+        integration = apigw.LambdaIntegration(handler)
+        validator = self.api.add_request_validator("Validator", validate_request_parameters=True,
+                                                   validate_request_body=True)
+        review = self.api.root.add_resource("reviews").add_resource("{review_id}")
+        for method in ("GET", "HEAD"):
+            review.add_method(method, integration, request_validator=validator, request_parameters={
+                "method.request.path.review_id": True, "method.request.querystring.t": True})
+        review.add_resource("decision").add_method("POST", integration, request_validator=validator,
+                                                   request_parameters={"method.request.path.review_id": True})
+
+    @property
+    def url(self) -> str:
+        return self.api.url

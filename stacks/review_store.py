@@ -1,0 +1,34 @@
+"""Pending reviews: a DynamoDB table with a by-reviewer index and a stream for the dispatcher."""
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+
+class ReviewStore(Construct):
+    def __init__(self, scope: Construct, cid: str, *, key: kms.IKey, retain: bool) -> None:
+        super().__init__(scope, cid)
+        self.table = ddb.Table(
+            self, "Table",
+            partition_key=ddb.Attribute(name="pk", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="sk", type=ddb.AttributeType.STRING),
+            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+            encryption=ddb.TableEncryption.CUSTOMER_MANAGED, encryption_key=key,
+            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            stream=ddb.StreamViewType.NEW_AND_OLD_IMAGES,
+            time_to_live_attribute="expires_at",
+            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY)
+        self.table.add_global_secondary_index(
+            index_name="by-reviewer",
+            partition_key=ddb.Attribute(name="reviewer", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="pending_until", type=ddb.AttributeType.STRING),
+            projection_type=ddb.ProjectionType.INCLUDE, non_key_attributes=["review_id"])
+
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> None:
+        """Item actions on the table itself only (transactions need the per-item actions)."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(actions), resources=[self.table.table_arn]))
