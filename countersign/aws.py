@@ -36,7 +36,7 @@ class S3AuditStore:
         digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*",
-                               ContentType="application/json", ChecksumSHA256=digest)
+                               ContentType="application/json", ChecksumAlgorithm="SHA256", ChecksumSHA256=digest)
         except self.s3.exceptions.ClientError as exc:
             if exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
                 return False

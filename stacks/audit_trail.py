@@ -17,7 +17,7 @@ class AuditTrail(Construct):
         self.access_logs = s3.Bucket(
             self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(max(retention_days, 90)))],
             removal_policy=RemovalPolicy.RETAIN)
         retention = (s3.ObjectLockRetention.compliance if lock_mode == "COMPLIANCE"

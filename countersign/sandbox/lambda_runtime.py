@@ -1,0 +1,85 @@
+"""In-process Lambda runtime for moto: every invoke moto makes (boto3 invoke, Step Functions
+tasks, DynamoDB stream mappings) imports the function's handler and calls it here.
+
+Like a Lambda container, each function gets its own instance of its handler module, initialised
+with that function's environment variables. Invocations are serialised by one re-entrant lock so
+that each runs with its own environment (``os.environ`` is process-wide).
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import traceback
+import uuid
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+_LOCK = threading.RLock()
+_MODULES: dict[str, ModuleType] = {}
+BASE_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING"}
+# Extra variables per function name, e.g. the sandbox's own review URL.
+ENV_OVERRIDES: dict[str, dict[str, str]] = {}
+INVOCATIONS: list[dict[str, Any]] = []   # function name + outcome, for tests and benchmarks
+
+
+@contextmanager
+def _environment(variables: dict[str, str]):
+    saved = dict(os.environ)
+    os.environ.update({k: str(v) for k, v in variables.items()})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _module_for(fn) -> ModuleType:
+    module_path, _ = fn.handler.rsplit(".", 1)
+    key = f"{fn.function_arn}:{module_path}"
+    if key not in _MODULES:
+        file = ROOT / (module_path.replace(".", "/") + ".py")
+        name = f"_lambda_{fn.function_name.replace('-', '_')}_{module_path.replace('.', '_')}"
+        spec = importlib.util.spec_from_file_location(name, file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _MODULES[key] = module
+    return _MODULES[key]
+
+
+def reset() -> None:
+    """Forget initialised handlers (a new deployment gets cold starts)."""
+    _MODULES.clear()
+
+
+def invoke_in_process(fn, event: Any = None) -> tuple[str, bool, str]:
+    """Replacement for ``moto.awslambda.models.LambdaFunction._invoke_lambda``."""
+    if isinstance(event, (str, bytes)):
+        event = json.loads(event or "{}")
+    context = SimpleNamespace(
+        function_name=fn.function_name, function_version="$LATEST", invoked_function_arn=fn.function_arn,
+        memory_limit_in_mb=int(fn.memory_size or 128), aws_request_id=str(uuid.uuid4()),
+        log_group_name=f"/aws/lambda/{fn.function_name}", log_stream_name="sandbox",
+        get_remaining_time_in_millis=lambda: int(fn.timeout or 3) * 1000)
+    env = {**BASE_ENV, **(fn.environment_vars or {}), **ENV_OVERRIDES.get(fn.function_name, {}),
+           "AWS_LAMBDA_FUNCTION_NAME": fn.function_name, "_HANDLER": fn.handler}
+    logs = io.StringIO()
+    with _LOCK, _environment(env), redirect_stdout(logs):
+        try:
+            module = _module_for(fn)
+            result = getattr(module, fn.handler.rsplit(".", 1)[1])(event, context)
+            INVOCATIONS.append({"function": fn.function_name, "error": None})
+            return json.dumps(result), False, logs.getvalue()
+        except Exception as exc:  # reported to the caller the way Lambda reports it
+            INVOCATIONS.append({"function": fn.function_name, "error": type(exc).__name__})
+            payload = {"errorType": type(exc).__name__, "errorMessage": str(exc),
+                       "stackTrace": traceback.format_exc().splitlines()}
+            return json.dumps(payload), True, logs.getvalue()

@@ -1,0 +1,77 @@
+"""Patches for moto 5.2.5 gaps that would otherwise make the sandbox differ from AWS.
+
+Each patch is narrow and says what it fixes; ``docs/moto.md`` lists them with the evidence.
+"""
+from __future__ import annotations
+
+_applied = False
+
+
+def apply() -> None:
+    global _applied
+    if _applied:
+        return
+    _applied = True
+    _execution_start_time_as_iso()
+    _cloudformation_state_machines_into_interpreter()
+    _lambda_in_process()
+    _bucket_policies_see_tls()
+
+
+def _execution_start_time_as_iso() -> None:
+    """``$$.Execution.StartTime`` is a datetime in moto (AWS: an ISO string), which breaks
+    Parameters that pass it on and ``describe_execution`` output."""
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = Execution.get_start_execution_details
+
+    def details(self):
+        result = original(self)
+        start = self.start_date
+        result.start_time = start.isoformat().replace("+00:00", "Z") if hasattr(start, "isoformat") else start
+        return result
+
+    Execution.get_start_execution_details = details
+
+
+def _cloudformation_state_machines_into_interpreter() -> None:
+    """CloudFormation creates state machines in the classic backend, while the API (with the
+    interpreter on) reads the parser backend: point CloudFormation at the parser backend."""
+    import moto.stepfunctions.models as classic
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    classic.stepfunctions_backends = stepfunctions_parser_backends
+
+
+def _lambda_in_process() -> None:
+    """Run Lambda handlers in this process instead of in Docker (see ``lambda_runtime``)."""
+    from moto.awslambda.models import LambdaFunction
+
+    from .lambda_runtime import invoke_in_process
+
+    LambdaFunction._invoke_lambda = invoke_in_process
+
+
+def _bucket_policies_see_tls() -> None:
+    """moto evaluates bucket policies without request context and ignores ``Bool`` conditions, so
+    the standard TLS-only statement (Deny when aws:SecureTransport is false) denies every request.
+    Requests to AWS are always TLS: drop exactly that statement before moto evaluates the rest."""
+    import json
+
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def applies_over_tls(statement: dict) -> bool:
+        return statement.get("Condition") != {"Bool": {"aws:SecureTransport": "false"}}
+
+    def get_permission(self, action: str, resource: str):
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy.decode())
+        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+        document["Statement"] = [st for st in statements if applies_over_tls(st)]
+        if not document["Statement"]:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
+
+    FakeBucket.get_permission = get_permission

@@ -1,0 +1,69 @@
+"""Shared fixtures: one synthesized template per session, deployed once into moto."""
+from __future__ import annotations
+
+import os
+import socket
+
+os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                   "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                   "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"})
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+import pytest  # noqa: E402
+
+TEST_CONTEXT = {
+    "stage": "test",
+    "policy": {
+        "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600},
+        "action_types": {
+            "refund.issue": {
+                "parameters": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["customer_id", "amount", "currency"],
+                    "properties": {"customer_id": {"type": "string"},
+                                   "amount": {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
+                                   "currency": {"enum": ["USD", "EUR", "GBP"]}}}},
+            "quick.timeout": {"review_timeout_seconds": 2},
+        },
+    },
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    """Tests never reach the network: only loopback connections are allowed."""
+    real = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
+            raise RuntimeError(f"tests must not use the network (tried {address!r})")
+        return real(self, address)
+
+    socket.socket.connect = guarded
+    yield
+    socket.socket.connect = real
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory):
+    from countersign.sandbox.synth import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), TEST_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def stack(synthesized):
+    """The deployed stack in moto, with the Step Functions interpreter and in-process Lambdas."""
+    from moto import mock_aws
+
+    from countersign.sandbox.harness import Harness
+
+    mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                            "iam": {"load_aws_managed_policies": True}})
+    mock.start()
+    try:
+        yield Harness.deploy(synthesized)
+    finally:
+        mock.stop()
