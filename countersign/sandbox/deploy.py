@@ -105,6 +105,8 @@ def deploy(template: dict[str, Any], asset_dir: Path, *, stack_name: str = "Coun
         del tpl["Resources"][logical]
     tpl = _substitute(tpl, literals)
     reapply = {k: tpl["Resources"].pop(k) for k, r in list(tpl["Resources"].items()) if r["Type"] in REAPPLIED}
+    for logical in [k for k, r in tpl["Resources"].items() if r["Type"] in NOT_EMULATED]:
+        del tpl["Resources"][logical]
     for res in tpl["Resources"].values():
         if isinstance(res.get("DependsOn"), list):
             res["DependsOn"] = [d for d in res["DependsOn"] if d in tpl["Resources"]]

@@ -1,0 +1,72 @@
+"""Test helpers: proposals, and a reviewer who reads an email and answers through the review page."""
+from __future__ import annotations
+
+import copy
+import html
+import re
+import uuid
+from typing import Any
+
+REFUND = {
+    "schema_version": "1",
+    "action": {"type": "refund.issue", "summary": "Refund $420 to customer 1182",
+               "parameters": {"customer_id": "1182", "amount": 420, "currency": "USD"}},
+    "confidence": 0.72,
+    "risk": "high",
+    "reversible": False,
+    "reasoning": "Duplicate charge on 2026-11-20 matches order 5531.",
+    "evidence": [{"label": "order", "value": "5531", "url": "https://shop.example/orders/5531"}],
+    "model": {"id": "refund-agent", "version": "2026.11.2"},
+    "requested_by": "pipeline:billing#512",
+}
+
+
+def proposal(**changes: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(REFUND)
+    for key, value in changes.items():
+        doc[key] = value
+    return doc
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def form_token(page: str) -> str:
+    found = re.search(r'name="t" value="([^"]+)"', page)
+    assert found, "the review page has no decision form"
+    return html.unescape(found.group(1))
+
+
+def decide(stack, link: str, decision: str, rationale: str = "", parameters: str | None = None):
+    """What a reviewer does: open the link (GET), then submit the page's form (POST)."""
+    page = stack.http("GET", link)
+    assert page.status == 200, page.body
+    form = {"t": form_token(page.body), "decision": decision, "rationale": rationale}
+    if parameters is not None:
+        form["parameters"] = parameters
+    return stack.http("POST", decision_url(link), form)
+
+
+def decision_url(link: str) -> str:
+    return link.split("?", 1)[0] + "/decision"
+
+
+def review_link(stack, execution_arn: str, reviewer: str = "alice") -> str:
+    """Wait for the reviewer's email about this execution and return the link in it."""
+    review_id = review_id_of(stack, execution_arn)
+    email = stack.wait_for_email(reviewer, review_id)
+    assert len(email.links) == 1
+    return email.links[0]
+
+
+def review_id_of(stack, execution_arn: str, timeout: float = 10) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for record in stack.execution_records(execution_arn):
+            if record["event"] == "review_requested":
+                return record["review_id"]
+        time.sleep(0.02)
+    raise TimeoutError("no review_requested record")
