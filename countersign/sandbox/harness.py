@@ -36,6 +36,7 @@ class Harness:
         self.sfn = boto3.client("stepfunctions", region_name=region)
         self.s3 = boto3.client("s3", region_name=region)
         out = deployment.outputs
+        out.setdefault("ReviewApiUrl", self.review_base_url + "/")
         self.state_machine_arn = out["StateMachineArn"]
         self.audit_bucket = out["AuditBucketName"]
         self.table = out["ReviewsTableName"]
