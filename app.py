@@ -1,7 +1,14 @@
 #!/usr/bin/env python3
-"""CDK entry point: configuration from context → the Countersign stack, checked by cdk-nag."""
+"""CDK entry point: configuration from context → the Countersign stack, checked by cdk-nag.
+
+Run by the CDK CLI (``cdk synth|deploy -c key=value``) or directly: ``python app.py`` reads
+cdk.json's context itself and accepts the same ``-c key=value`` overrides, so synth needs neither
+the CLI nor an AWS account.
+"""
+import json
 import os
 import sys
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
@@ -18,11 +25,31 @@ def build(app: cdk.App) -> CountersignStack:
     return stack
 
 
-if __name__ == "__main__":
-    app = cdk.App()
+def context_from(argv: list[str]) -> dict:
+    """cdk.json's context, then ``-c key=value`` pairs (the CLI's own context, when it runs us,
+    arrives through CDK_CONTEXT_JSON and takes precedence over both)."""
+    context = json.loads((Path(__file__).parent / "cdk.json").read_text())["context"]
+    for flag, pair in zip(argv, argv[1:]):
+        if flag in ("-c", "--context") and "=" in pair:
+            key, value = pair.split("=", 1)
+            context[key] = value
+    return context
+
+
+def main(argv: list[str]) -> int:
+    app = cdk.App(context=context_from(argv))
     try:
         build(app)
     except ConfigError as exc:
         print(f"countersign: configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    app.synth()
+        return 2
+    try:
+        app.synth()
+    except RuntimeError as exc:   # cdk-nag findings arrive as a jsii ValidationFailed error
+        print(f"countersign: synth failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

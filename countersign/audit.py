@@ -1,10 +1,12 @@
 """The audit trail: append-only, one canonical-JSON object per record, hash-chained per stream.
 
 A stream is one execution's records (``Execution.audit_stream``) or one refused request. Keys are
-``{stream}/{seq:06d}.{event_key}.json``; each record holds ``prev_hash`` and its own ``hash``
-(SHA-256 of the canonical record without ``hash``). Appending is safe under concurrency and
-retries: the store refuses to overwrite a key, and a record whose ``event_key`` is already in the
-stream is returned instead of written twice.
+``{stream}/{seq:06d}.json``; each record holds ``prev_hash`` and its own ``hash`` (SHA-256 of the
+canonical record without ``hash``). Appending is safe under concurrency and retries: the store
+refuses to overwrite a key, so two writers racing for one sequence number cannot fork the chain
+(the loser re-reads and appends after the winner), and a record whose ``event_key`` is already in
+the stream is returned instead of written twice. Streams are short (a handful of records per
+execution), so each append reads the whole stream.
 """
 from __future__ import annotations
 
@@ -47,13 +49,12 @@ def append(store: AuditStore, stream: str, event: str, fields: dict[str, Any],
     if event not in EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
     event_key = event_key or event
-    suffix = f".{event_key}.json"
     for _ in range(attempts):
-        keys = sorted(store.list_keys(stream + "/"))
-        for key in keys:
-            if key.endswith(suffix):
-                return json.loads(store.get(key))
-        prev = json.loads(store.get(keys[-1])) if keys else None
+        records = read_stream(store, stream)
+        for earlier in records:
+            if earlier["event_key"] == event_key:
+                return earlier
+        prev = records[-1] if records else None
         record = {
             **fields,
             "schema": RECORD_SCHEMA,
@@ -65,7 +66,7 @@ def append(store: AuditStore, stream: str, event: str, fields: dict[str, Any],
             "recorded_at": now_iso(),
         }
         record["hash"] = record_hash(record)
-        key = f"{stream}/{record['seq']:06d}{suffix}"
+        key = f"{stream}/{record['seq']:06d}.json"
         if store.put_new(key, canonical.dumps(record).encode("utf-8")):
             return record
     raise AuditConflict(f"could not append {event_key} to {stream} after {attempts} attempts")

@@ -17,7 +17,8 @@ def _default(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default,
+                      allow_nan=False)
 
 
 def sha256(value: Any) -> str:

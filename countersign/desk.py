@@ -30,18 +30,21 @@ class Request:
     user_agent: str = ""
 
 
-def show(review_id: str, token: str | None, deps: Deps, action_url: str) -> Reply:
+def show(review_id: str, token: str | None, deps: Deps, action_url: str, request: Request) -> Reply:
+    """Render the case. Nothing about the review changes; a refused link is audited."""
     try:
         grant = verify(deps.mac, review_id, token, deps.clock())
         review = authorise(deps.reviews.get(review_id), grant)
     except LinkRefused as exc:
+        _refuse(deps, request, 403, str(exc), {"review_id": review_id if valid_review_id(review_id) else None,
+                                               "method": "GET"})
         return Reply(403, message_page(403, "This link does not open a review", str(exc)))
     return Reply(200, review_page(review, grant.reviewer, token, action_url))
 
 
 def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -> Reply:
     token = form.get("t")
-    claimed = {"review_id": review_id if valid_review_id(review_id) else None,
+    claimed = {"review_id": review_id if valid_review_id(review_id) else None, "method": "POST",
                "decision": (form.get("decision") or "")[:16]}
     try:
         grant = verify(deps.mac, review_id, token, deps.clock())

@@ -74,6 +74,9 @@ def dispatch(review: Review, deps: Deps) -> str:
     append is idempotent and a dispatched review is skipped. Returns what happened."""
     if review.status != DECIDED or review.decision is None:
         return "skipped"
+    current = deps.reviews.get(review.review_id)
+    if current is not None and current.status == DISPATCHED:
+        return "duplicate"   # a redelivered stream record: the workflow already has this decision
     case, decision = Case.from_state({**review.case.to_state(), "route": "human_review"}), review.decision
     stream = case.execution.audit_stream
     audit.append(deps.audit, stream, "decision_recorded", {

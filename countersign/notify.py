@@ -11,21 +11,23 @@ from typing import Protocol
 
 from .case import Case
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Control characters, line and paragraph separators: AI-written text must stay on its one line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class Notifier(Protocol):
     def send(self, reviewer: str, subject: str, body: str) -> None: ...
 
 
-def clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int, ellipsis: str = "…") -> str:
+    """One line of at most ``limit`` characters."""
     text = _CONTROL.sub(" ", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - len(ellipsis)] + ellipsis
 
 
 def subject(case: Case) -> str:
     ascii_only = "".join(c if 32 <= ord(c) < 127 else "?" for c in case.action["summary"])
-    return clip(f"[Countersign] Review needed: {ascii_only}", 99)
+    return clip(f"[Countersign] Review needed: {ascii_only}", 99, ellipsis="...")
 
 
 def deadline_text(deadline: int) -> str:

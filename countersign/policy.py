@@ -26,7 +26,7 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str]) -> dict[st
         unknown = set(rules.get("reviewers", [])) - known_reviewers
         if unknown:
             raise SchemaError(f"policy {scope}: reviewers not configured: {', '.join(sorted(unknown))}",
-                              f"$.{scope}.reviewers")
+                              f"{_path(scope)}.reviewers")
         if "parameters" in rules:
             _check_parameters_schema(scope, rules["parameters"])
     body = {"default": policy["default"], "action_types": policy["action_types"]}
@@ -38,9 +38,13 @@ def _check_parameters_schema(scope: str, schema: dict[str, Any]) -> None:
 
     try:
         fastjsonschema.compile(schema)
-    except fastjsonschema.JsonSchemaDefinitionException as exc:
+    except Exception as exc:  # definition errors, and re.error for a bad "pattern"
         raise SchemaError(f"policy {scope}: parameters is not a valid JSON Schema: {exc}",
-                          f"$.{scope}.parameters") from None
+                          f"{_path(scope)}.parameters") from None
+
+
+def _path(scope: str) -> str:
+    return "$.default" if scope == "default" else f"$.action_types.{scope}"
 
 
 @dataclass(frozen=True)
@@ -92,11 +96,10 @@ def escalation_reason(confidence: float, rules: Rules) -> str:
     The routing itself happens in the workflow's Choice state; this mirrors it for display, and
     a test holds the two to the same answer at every boundary.
     """
+    threshold = f"{rules.auto_approve_threshold:g}"
     if confidence >= rules.auto_approve_threshold:
-        return (f"confidence {confidence:.2f} meets the auto-approve threshold "
-                f"{rules.auto_approve_threshold:.2f}")
-    return (f"confidence {confidence:.2f} is below the auto-approve threshold "
-            f"{rules.auto_approve_threshold:.2f} for {rules.action_type}")
+        return f"confidence {confidence:g} meets the auto-approve threshold {threshold}"
+    return f"confidence {confidence:g} is below the auto-approve threshold {threshold} for {rules.action_type}"
 
 
 def expected_route(confidence: float, rules: Rules) -> str:

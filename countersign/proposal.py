@@ -5,6 +5,8 @@ untrusted: it is validated and bounded here, escaped wherever it is shown, and n
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 import uuid
 from typing import Any
@@ -26,10 +28,7 @@ class InvalidProposal(ValueError):
 
 def check(proposal: Any, policy_document: dict[str, Any], all_reviewers: list[str]) -> Rules:
     """Validate a proposal against the schema and the policy; return the rules that apply to it."""
-    try:
-        validate(proposal, load_schema(PROPOSAL_SCHEMA))
-    except SchemaError as exc:
-        raise InvalidProposal([{"path": exc.path, "message": exc.message}]) from None
+    check_shape(proposal)
     try:
         rules = rules_for(policy_document, proposal["action"]["type"], all_reviewers)
     except UnknownActionType as exc:
@@ -44,6 +43,8 @@ def check_shape(proposal: Any) -> None:
         validate(proposal, load_schema(PROPOSAL_SCHEMA))
     except SchemaError as exc:
         raise InvalidProposal([{"path": exc.path, "message": exc.message}]) from None
+    if not math.isfinite(proposal["confidence"]):   # Python's JSON parser accepts NaN and Infinity
+        raise InvalidProposal([{"path": "$.confidence", "message": "$.confidence must be a finite number"}])
 
 
 def check_parameters(parameters: Any, rules: Rules) -> None:
@@ -52,7 +53,8 @@ def check_parameters(parameters: Any, rules: Rules) -> None:
         validate(parameters, rules.parameters)
     except SchemaError as exc:
         path = "$.action.parameters" + exc.path[1:]
-        raise InvalidProposal([{"path": path, "message": exc.message}]) from None
+        message = "$.action.parameters" + exc.message[1:] if exc.message.startswith("$") else exc.message
+        raise InvalidProposal([{"path": path, "message": message}]) from None
 
 
 def execution_name(proposal: dict[str, Any], idempotency_key: str | None = None) -> str:
@@ -62,6 +64,10 @@ def execution_name(proposal: dict[str, Any], idempotency_key: str | None = None)
     start a second review. Without a key every submission is a new execution.
     """
     key = idempotency_key or proposal.get("idempotency_key")
-    if key:
-        return _NAME_SAFE.sub("-", key)[:80]
-    return "p-" + uuid.uuid4().hex
+    if not key:
+        return "p-" + uuid.uuid4().hex
+    safe = _NAME_SAFE.sub("-", key)
+    if safe == key and len(key) <= 80:
+        return key
+    # changed or cut: a digest of the exact key keeps distinct keys distinct
+    return f"{safe[:55]}-{hashlib.sha256(key.encode()).hexdigest()[:24]}"

@@ -107,14 +107,21 @@ def _parse_parameters(text: str) -> dict[str, Any]:
     return value
 
 
+_ABSENT = object()
+
+
 def diff_values(before: Any, after: Any, path: str = "$") -> list[dict[str, Any]]:
-    """Every changed leaf between two JSON values, as ``{path, before, after}``."""
+    """Every changed leaf between two JSON values, as ``{path, before, after}``; a key that is
+    missing on one side shows as ``None`` there, and ``1`` differs from ``true``."""
     if isinstance(before, dict) and isinstance(after, dict):
         out: list[dict[str, Any]] = []
         for key in sorted(set(before) | set(after)):
-            out += diff_values(before.get(key), after.get(key), f"{path}.{key}")
+            out += diff_values(before.get(key, _ABSENT), after.get(key, _ABSENT), f"{path}.{key}")
         return out
-    return [] if before == after else [{"path": path, "before": before, "after": after}]
+    if before == after and type(before) is type(after):
+        return []
+    show = lambda v: None if v is _ABSENT else v  # noqa: E731
+    return [{"path": path, "before": show(before), "after": show(after)}]
 
 
 def authorise(review: Review | None, grant: Grant) -> Review:

@@ -42,6 +42,6 @@ def validate(document: Any, schema: dict[str, Any]) -> None:
     try:
         validator(document)
     except fastjsonschema.JsonSchemaValueException as exc:
-        path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.path[1:])
+        path = "$" + "".join(f"[{p}]" if str(p).isdigit() else f".{p}" for p in exc.path[1:])
         message = exc.message.replace("data.", "$.", 1).replace("data ", "$ ", 1)
         raise SchemaError(message, path) from None

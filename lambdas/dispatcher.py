@@ -3,7 +3,7 @@
 Partial batch failures are reported so only the failed records are retried; after the retries
 the record goes to the DLQ. Stream images carry the task token, so events are never logged.
 """
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
@@ -12,7 +12,7 @@ from countersign.gate import dispatch
 from countersign.reviews import DECIDED, PENDING
 from countersign.runtime import build_deps
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 DEPS = build_deps("reviews", "callbacks")
 
@@ -35,7 +35,6 @@ def handle(record) -> None:
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event, context):
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

@@ -1,16 +1,15 @@
 """Workflow step Prepare: validate the proposal, attach its policy, audit its arrival."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from countersign.gate import prepare
 from countersign.runtime import build_deps
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 DEPS = build_deps("policy")
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event, context):
     state = prepare(event["proposal"], event["execution"], DEPS)

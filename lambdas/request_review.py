@@ -2,18 +2,17 @@
 
 The task token arrives in the event and goes only to DynamoDB; it is never logged or returned.
 """
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from countersign.gate import request_review
 from countersign.runtime import build_deps
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 DEPS = build_deps("reviews", "links", "notify")
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event, context):
     logger.set_correlation_id(event["case"]["review_id"])

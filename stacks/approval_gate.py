@@ -74,7 +74,7 @@ class ApprovalGate(Construct):
         self.reviews.grant(request, "dynamodb:PutItem")
         self.reviews.grant(review_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
         self.reviews.grant(conclude, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        self.reviews.grant(dispatcher, "dynamodb:UpdateItem")
+        self.reviews.grant(dispatcher, "dynamodb:GetItem", "dynamodb:UpdateItem")
         for fn in (request, review_fn, conclude, dispatcher):
             self.data_key.grant(fn, "kms:Decrypt", "kms:GenerateDataKey")
         for fn in (request, review_fn):

@@ -17,6 +17,7 @@ _REVIEWER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 PROD_MIN_RETENTION_DAYS = 183  # EU AI Act Art. 19 / 26(6): keep logs at least six months
+PROD_DEFAULT_RETENTION_DAYS = 2557  # seven years, a common record-keeping period
 
 
 class ConfigError(ValueError):
@@ -52,7 +53,7 @@ class Config:
         """``get`` is ``node.try_get_context``; values given with ``-c`` arrive as strings."""
         def value(key: str, default: Any = None) -> Any:
             raw = get(key)
-            if isinstance(raw, str) and raw[:1] in "[{":
+            if isinstance(raw, str) and raw[:1] and raw[:1] in "[{":
                 try:
                     return json.loads(raw)
                 except json.JSONDecodeError as exc:
@@ -72,7 +73,8 @@ class Config:
         except SchemaError as exc:
             raise ConfigError(f"context policy: {exc.message} (at {exc.path})") from None
         lock_mode = str(value("audit_lock_mode", "COMPLIANCE" if stage == "prod" else "GOVERNANCE")).upper()
-        retention = _int(value("audit_retention_days", 1), "audit_retention_days")
+        retention = _int(value("audit_retention_days", PROD_DEFAULT_RETENTION_DAYS if stage == "prod" else 1),
+                         "audit_retention_days")
         if lock_mode not in ("COMPLIANCE", "GOVERNANCE"):
             raise ConfigError("context audit_lock_mode: must be COMPLIANCE or GOVERNANCE")
         if retention < 1:

@@ -77,7 +77,10 @@ def request(table: list[Route], method: str, path: str, query: dict[str, str] | 
         text = payload.get("body") or ""
         if payload.get("isBase64Encoded"):
             text = base64.b64decode(text).decode()
-        return HttpResponse(int(payload["statusCode"]), payload.get("headers") or {}, text)
+        merged = dict(payload.get("headers") or {})
+        for name, values in (payload.get("multiValueHeaders") or {}).items():
+            merged[name] = ", ".join(values)   # API Gateway merges both forms
+        return HttpResponse(int(payload["statusCode"]), merged, text)
     # what API Gateway answers for a path or method it does not have
     return HttpResponse(403, {"Content-Type": "application/json"}, json.dumps({"message": "Missing Authentication Token"}))
 

@@ -44,7 +44,7 @@ def test_low_confidence_blocks_until_a_reviewer_approves_from_the_email(stack):
     email = stack.wait_for_email("alice", link.split("/reviews/")[1].split("?")[0])
     assert email.to == "alice@example.com"
     assert "Refund $420 to customer 1182" in email.body and "Decide by:" in email.body
-    assert "0.72" in email.body and "below the auto-approve threshold 0.90" in email.body
+    assert "0.72" in email.body and "below the auto-approve threshold 0.9 " in email.body
 
     page = stack.http("GET", link)
     assert page.status == 200

@@ -1,0 +1,98 @@
+"""Cold-start import cost of each Lambda handler module, against a bare-boto3 baseline.
+
+For every handler in lambdas/ (prepare, request_review, conclude, dispatcher, review_api) this
+times ``import lambdas.<name>`` in a fresh interpreter (a subprocess per run), with the env vars a
+deployed handler gets and fake credentials. Importing builds the handler's boto3 clients at module
+level; that is intended and counted as part of the cold start.
+
+The baseline, also in a fresh interpreter, is ``import boto3`` plus creating the same clients the
+handler creates at import, derived from its ``build_deps(...)`` arguments: s3 always (audit),
+reviews -> dynamodb, links -> kms, notify -> sns, callbacks -> stepfunctions. "policy" adds no
+client at import (Powertools parameters creates its ssm client lazily, at first call).
+
+Each measurement is repeated N times (handler and baseline interleaved) and the median is
+reported with the ratio handler/baseline; the target is ratio <= 1.25. It only prints; exit 0.
+Children inherit the caller's environment minus AWS_* and PYTHONPATH; with PYTHONDONTWRITEBYTECODE=1
+the repo's own modules are compiled from source on every run (as on Lambda, whose asset ships no .pyc).
+
+Run:  python bench/cold_start.py [--runs 15]
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HANDLERS = ("prepare", "request_review", "conclude", "dispatcher", "review_api")
+CLIENTS = {"reviews": "dynamodb", "links": "kms", "notify": "sns", "callbacks": "stepfunctions"}
+TARGET = 1.25
+
+ENV = {
+    "AUDIT_BUCKET": "bench-audit", "REVIEWS_TABLE": "bench-reviews",
+    "LINK_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
+    "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench-reviews",
+    "POLICY_PARAMETER": "/countersign/bench/policy", "REVIEWERS": "alice,bob",
+    "REVIEW_BASE_URL": "https://review.example/", "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_SERVICE_NAME": "countersign", "POWERTOOLS_METRICS_NAMESPACE": "Countersign",
+}
+
+
+def needs_of(handler: str) -> tuple[str, ...]:
+    """The string arguments of the module-level build_deps(...) call in lambdas/<handler>.py."""
+    tree = ast.parse((ROOT / "lambdas" / f"{handler}.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "build_deps":
+            return tuple(a.value for a in node.args if isinstance(a, ast.Constant))
+    raise ValueError(f"lambdas/{handler}.py calls no build_deps(...)")
+
+
+def clients_of(needs: tuple[str, ...]) -> list[str]:
+    return [CLIENTS[n] for n in needs if n in CLIENTS] + ["s3"]
+
+
+def timed(body: str) -> float:
+    """Seconds reported by ``body`` (which sets t and prints perf_counter()-t) in a fresh interpreter."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PYTHONPATH"}
+    env.update(ENV)
+    code = f"import time; t=time.perf_counter(); {body}; print(time.perf_counter()-t)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per measurement (default 15)")
+    runs = parser.parse_args().runs
+
+    print(f"cold start: import in a fresh interpreter, median of {runs} runs; target ratio <= {TARGET}")
+    print(f"python {sys.version.split()[0]} ({sys.executable})\n")
+    header = f"{'handler':<16}{'clients':<32}{'median ms':>10}{'baseline ms':>13}{'ratio':>8}  target"
+    print(header)
+    print("-" * len(header))
+    worst = ("", 0.0)
+    for handler in HANDLERS:
+        clients = clients_of(needs_of(handler))
+        baseline_body = "import boto3; " + "; ".join(f"boto3.client({c!r})" for c in clients)
+        mine, base = [], []
+        for _ in range(runs):
+            mine.append(timed(f"import lambdas.{handler}"))
+            base.append(timed(baseline_body))
+        m, b = statistics.median(mine) * 1000, statistics.median(base) * 1000
+        ratio = m / b
+        worst = max(worst, (handler, ratio), key=lambda w: w[1])
+        print(f"{handler:<16}{','.join(clients):<32}{m:>10.1f}{b:>13.1f}{ratio:>8.2f}  "
+              f"{'ok' if ratio <= TARGET else 'OVER'}")
+    print(f"\nworst ratio: {worst[1]:.2f} ({worst[0]}) -> {'meets' if worst[1] <= TARGET else 'misses'} "
+          f"the <= {TARGET} target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

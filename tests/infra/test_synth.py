@@ -1,0 +1,65 @@
+"""`python app.py` as a platform engineer runs it: nag-clean synth, clear refusals for bad config,
+and cdk-nag really stopping a synth that gains an unacknowledged finding."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_app(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
+    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_python_app_py_synthesizes_nag_clean_without_an_account(tmp_path):
+    done = run_app(tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    assert {p["pluginName"]: p["conclusion"] for p in report["pluginReports"]} == {
+        "AwsSolutions": "success", "Serverless": "success"}
+    for plugin in report["pluginReports"]:
+        assert plugin["violations"] == []
+        assert all(s["reason"].strip() for s in plugin["suppressedViolations"])
+    assert (tmp_path / "Countersign-dev.template.json").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ('policy={"default": {"auto_approve_threshold": 1.5, "review_timeout_seconds": 60}, '
+     '"action_types": {"a.b": {}}}', "auto_approve_threshold"),
+    ('policy={"default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 60}, '
+     '"action_types": {"a.b": {"reviewers": ["mallory"]}}}', "reviewers not configured: mallory"),
+    ("stage=prod", "stage prod needs audit_lock_mode COMPLIANCE"),
+    ("audit_lock_mode=SOMETIMES", "COMPLIANCE or GOVERNANCE"),
+    ('reviewers=[{"id": "Alice!", "email": "a@example.com"}]', "must match"),
+])
+def test_bad_configuration_fails_synth_with_a_precise_message(tmp_path, override, message):
+    args = ["-c", override]
+    if override == "stage=prod":
+        args += ["-c", "audit_lock_mode=GOVERNANCE"]
+    done = run_app(tmp_path, *args)
+    assert done.returncode == 2
+    assert "configuration error" in done.stderr and message in done.stderr
+
+
+def test_an_unacknowledged_nag_finding_fails_synth(tmp_path):
+    import aws_cdk as cdk
+    from aws_cdk import aws_sqs as sqs
+
+    from countersign.sandbox.synth import context
+    import app as cdk_app
+
+    app = cdk.App(context=context({"stage": "nagcheck"}), outdir=str(tmp_path))
+    stack = cdk_app.build(app)
+    sqs.Queue(stack, "Unencrypted", encryption=sqs.QueueEncryption.UNENCRYPTED)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = (tmp_path / "validation-report.json").read_text()
+    assert "AwsSolutions-SQS2" in report and "Countersign-nagcheck/Unencrypted" in report

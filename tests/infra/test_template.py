@@ -1,0 +1,170 @@
+"""Assertions on the real synthesized template: every resource and property the approval gate
+depends on for security, durability and evidence."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+
+@pytest.fixture(scope="module")
+def template(synthesized) -> Template:
+    return Template.from_stack(synthesized.stack)
+
+
+def resources(template: Template, kind: str) -> dict:
+    return template.find_resources(kind)
+
+
+def only(template: Template, kind: str) -> dict:
+    found = resources(template, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return next(iter(found.values()))["Properties"]
+
+
+def definition(template: Template) -> dict:
+    props = only(template, "AWS::StepFunctions::StateMachine")
+    return json.loads(props["DefinitionString"])
+
+
+def test_workflow_is_a_standard_state_machine_from_the_asl_file(template):
+    props = only(template, "AWS::StepFunctions::StateMachine")
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert logging["Level"] == "ALL" and logging["IncludeExecutionData"] is False   # task tokens stay out
+    assert set(props["DefinitionSubstitutions"]) == {"PrepareFunctionArn", "RequestReviewFunctionArn",
+                                                     "ConcludeFunctionArn"}
+    with open("statemachines/approval_gate.asl.json") as f:
+        assert json.loads(props["DefinitionString"]) == json.load(f)
+
+
+def test_the_gate_blocks_on_a_task_token_with_a_policy_timeout_and_fails_closed(template):
+    states = definition(template)["States"]
+    gate = states["RequestReview"]
+    assert gate["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert gate["TimeoutSecondsPath"] == "$.policy.review_timeout_seconds"
+    assert gate["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    assert {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.callback", "Next": "Expired"} in gate["Catch"]
+    route = states["Route"]["Choices"][1]
+    assert route == {"Variable": "$.proposal.confidence",
+                     "NumericGreaterThanEqualsPath": "$.policy.auto_approve_threshold", "Next": "AutoApprove"}
+    assert states["Refused"]["Type"] == "Fail"
+
+
+def test_state_machine_may_invoke_its_three_functions_and_nothing_else(template):
+    policies = [p["Properties"]["PolicyDocument"]["Statement"] for p in resources(template, "AWS::IAM::Policy").values()
+                if any("StateMachineRole" in r["Ref"] for r in p["Properties"]["Roles"])]
+    statements = [s for doc in policies for s in doc]
+    invoke = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
+    targets = {r["Fn::GetAtt"][0] for s in invoke for r in s["Resource"] if "Fn::GetAtt" in r}
+    assert len(targets) == 3 and all(any(n in t for n in ("Prepare", "RequestReview", "Conclude")) for t in targets)
+    assert not [s for s in statements if s["Action"] in ("*", "states:*", "lambda:*")]
+
+
+def test_only_the_dispatcher_may_answer_task_tokens(template):
+    answering = [p for p in resources(template, "AWS::IAM::Policy").values()
+                 if "states:SendTaskSuccess" in json.dumps(p)]
+    assert len(answering) == 1 and "DispatcherRole" in json.dumps(answering[0]["Properties"]["Roles"])
+
+
+def test_pending_reviews_table(template):
+    template.has_resource_properties("AWS::DynamoDB::Table", {
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "BillingMode": "PAY_PER_REQUEST",
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": Match.any_value()},
+        "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+        "GlobalSecondaryIndexes": [Match.object_like({
+            "IndexName": "by-reviewer",
+            "KeySchema": [{"AttributeName": "reviewer", "KeyType": "HASH"},
+                          {"AttributeName": "pending_until", "KeyType": "RANGE"}]})],
+    })
+
+
+def test_dispatcher_reads_the_stream_with_retries_bisect_and_a_dead_letter_queue(template):
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "BisectBatchOnFunctionError": True, "MaximumRetryAttempts": 8, "StartingPosition": "TRIM_HORIZON",
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+        "FilterCriteria": {"Filters": [{"Pattern": Match.string_like_regexp('"DECIDED"')}]},
+    })
+
+
+def test_notifications_are_encrypted_tls_only_and_filtered_per_reviewer(template):
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
+    subs = [s["Properties"] for s in resources(template, "AWS::SNS::Subscription").values()]
+    assert sorted((s["Endpoint"], json.dumps(s["FilterPolicy"])) for s in subs) == [
+        ("alice@example.com", '{"reviewer": ["alice"]}'), ("bob@example.com", '{"reviewer": ["bob"]}')]
+    assert all(s["Protocol"] == "email" and "RedrivePolicy" in s for s in subs)
+
+
+def test_review_api_has_access_logs_without_query_strings_and_throttling(template):
+    stage = only(template, "AWS::ApiGateway::Stage")
+    assert stage["TracingEnabled"] is True
+    log_format = json.loads(stage["AccessLogSetting"]["Format"])
+    assert log_format["resource"] == "$context.resourcePath"
+    assert "querystring" not in stage["AccessLogSetting"]["Format"].lower()
+    assert "$context.path" not in stage["AccessLogSetting"]["Format"]
+    [settings] = stage["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == 20 and settings["ThrottlingBurstLimit"] == 40
+    assert settings["DataTraceEnabled"] is False
+    methods = {m["Properties"]["HttpMethod"] for m in resources(template, "AWS::ApiGateway::Method").values()}
+    assert methods == {"GET", "HEAD", "POST"}
+
+
+def test_audit_bucket_is_write_once_versioned_encrypted_and_logged_elsewhere(template):
+    buckets = resources(template, "AWS::S3::Bucket")
+    audit = next(b["Properties"] for b in buckets.values() if b["Properties"].get("ObjectLockEnabled"))
+    assert audit["ObjectLockConfiguration"] == {"ObjectLockEnabled": "Enabled", "Rule": {
+        "DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}}
+    assert audit["VersioningConfiguration"] == {"Status": "Enabled"}
+    rule = audit["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert audit["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                                       "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    target = audit["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
+    assert target in buckets and not buckets[target]["Properties"].get("ObjectLockEnabled")
+    for policy in resources(template, "AWS::S3::BucketPolicy").values():
+        assert "aws:SecureTransport" in json.dumps(policy)
+
+
+def test_nobody_may_delete_audit_records_or_loosen_their_lock(template):
+    text = json.dumps(resources(template, "AWS::IAM::Policy"))
+    for action in ("s3:DeleteObject", "s3:PutObjectRetention", "s3:BypassGovernanceRetention",
+                   "s3:PutBucketObjectLockConfiguration", "s3:*"):
+        assert action not in text
+
+
+def test_link_key_is_a_kms_hmac_key_and_data_keys_rotate(template):
+    keys = [k["Properties"] for k in resources(template, "AWS::KMS::Key").values()]
+    assert [k for k in keys if k.get("KeySpec") == "HMAC_256" and k.get("KeyUsage") == "GENERATE_VERIFY_MAC"]
+    assert all(k.get("EnableKeyRotation") for k in keys if "KeySpec" not in k)
+
+
+def test_lambdas_use_the_current_runtime_powertools_layer_tracing_and_explicit_limits(template):
+    functions = [f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()]
+    assert len(functions) == 5
+    for fn in functions:
+        assert fn["Runtime"] == "python3.14" and fn["MemorySize"] and fn["Timeout"]
+        assert fn["TracingConfig"] == {"Mode": "Active"}
+        assert fn["LoggingConfig"]["LogFormat"] == "JSON"
+        assert "AWSLambdaPowertoolsPythonV3-python314-x86_64" in json.dumps(fn["Layers"])
+        assert "TASK_TOKEN" not in json.dumps(fn.get("Environment", {}))
+
+
+def test_policy_parameter_holds_the_validated_policy_with_its_version(template, synthesized):
+    props = only(template, "AWS::SSM::Parameter")
+    assert props["Name"] == "/countersign/test/policy"
+    policy = json.loads(props["Value"])
+    assert len(policy["version"]) == 12 and "refund.issue" in policy["action_types"]
+
+
+def test_outputs_let_clients_find_the_stack(template):
+    assert set(template.find_outputs("*")) >= {"StateMachineArn", "ReviewApiUrl", "AuditBucketName",
+                                               "ReviewsTableName", "ReviewTopicArn", "PolicyParameterName",
+                                               "DeadLetterQueueUrl"}

@@ -1,0 +1,69 @@
+"""The dispatcher, fed DynamoDB stream records through the deployed function: it audits, calls
+the workflow back once, treats a timed-out task as a late decision, and never loops."""
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from tests.helpers import decide, proposal, review_id_of, review_link, unique
+
+
+def review_item(stack, review_id: str) -> dict:
+    return boto3.client("dynamodb").get_item(
+        TableName=stack.table, Key={"pk": {"S": f"REVIEW#{review_id}"}, "sk": {"S": "REVIEW"}})["Item"]
+
+
+def stream_event(item: dict, decision: dict | None = None, event_name: str = "MODIFY") -> dict:
+    new = {**item, "status": {"S": "DECIDED"}}
+    if decision:
+        new["decision_json"] = {"S": json.dumps(decision)}
+    return {"Records": [{
+        "eventID": "1", "eventName": event_name, "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026",
+        "dynamodb": {"Keys": {"pk": item["pk"], "sk": item["sk"]}, "SequenceNumber": "100",
+                     "NewImage": new, "OldImage": {**item, "status": {"S": "PENDING"}},
+                     "StreamViewType": "NEW_AND_OLD_IMAGES"}}]}
+
+
+def invoke_dispatcher(stack, event: dict) -> dict:
+    got = boto3.client("lambda").invoke(FunctionName=stack.deployment.function_name("lambdas.dispatcher"),
+                                        Payload=json.dumps(event))
+    assert "FunctionError" not in got, got["Payload"].read()
+    return json.loads(got["Payload"].read())
+
+
+APPROVE = {"outcome": "approved", "reviewer": "alice", "rationale": "ok", "final_action": None, "diff": [],
+           "decided_at": "2026-11-24T10:00:00Z"}
+
+
+def test_a_decision_that_arrives_after_the_timeout_is_audited_as_late(stack):
+    arn = stack.start(proposal(action={"type": "quick.timeout", "summary": "x", "parameters": {}}), unique("late"))
+    review_id = review_id_of(stack, arn)
+    assert json.loads(stack.wait(arn)["output"])["outcome"] == "expired"
+    result = invoke_dispatcher(stack, stream_event(review_item(stack, review_id), APPROVE))
+    assert result == {"batchItemFailures": []}     # handled, so the stream does not retry it
+    events = [r["event"] for r in stack.execution_records(arn)]
+    assert events == ["proposal_received", "review_requested", "expired", "decision_recorded", "late_decision"]
+    assert json.loads(stack.wait(arn)["output"])["outcome"] == "expired"   # the late decision changed nothing
+
+
+def test_a_redelivered_decision_is_not_dispatched_twice(stack):
+    arn = stack.start(proposal(), unique("redeliver"))
+    decide(stack, review_link(stack, arn), "approve", "ok")
+    assert json.loads(stack.wait(arn)["output"])["outcome"] == "approved"
+    review_id = review_id_of(stack, arn)
+    item = review_item(stack, review_id)
+    assert item["status"]["S"] == "DISPATCHED"
+    assert invoke_dispatcher(stack, stream_event(item)) == {"batchItemFailures": []}
+    events = [r["event"] for r in stack.execution_records(arn)]
+    assert events.count("decision_recorded") == 1 and "late_decision" not in events
+
+
+def test_records_that_are_not_new_decisions_are_ignored(stack):
+    arn = stack.start(proposal(), unique("ignore"))
+    review_id = review_id_of(stack, arn)
+    item = review_item(stack, review_id)
+    assert invoke_dispatcher(stack, stream_event(item, APPROVE, event_name="INSERT")) == {"batchItemFailures": []}
+    assert stack.wait(arn, timeout=0.2)["status"] == "RUNNING"
+    assert review_item(stack, review_id)["status"]["S"] == "PENDING"

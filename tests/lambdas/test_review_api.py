@@ -1,0 +1,157 @@
+"""The review API through the deployed template's routes: real API Gateway proxy events, the
+real Lambda invoked through moto. Every refusal gets a clear page, the right status and an audit
+record; GET and HEAD change nothing."""
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qs, quote, urlsplit
+
+import boto3
+import pytest
+
+from countersign import links
+from tests.helpers import decide, decision_url, form_token, proposal, review_link, unique
+
+
+@pytest.fixture(scope="module")
+def pending(stack):
+    """One pending review, shared by the refusal tests that must leave it undecided."""
+    arn = stack.start(proposal(), unique("api"))
+    return arn, review_link(stack, arn, "alice")
+
+
+def token_of(link: str) -> str:
+    return parse_qs(urlsplit(link).query)["t"][0]
+
+
+def review_id_of_link(link: str) -> str:
+    return urlsplit(link).path.rsplit("/", 1)[1]
+
+
+def item(stack, review_id: str) -> dict:
+    ddb = boto3.client("dynamodb")
+    return ddb.get_item(TableName=stack.table, Key={"pk": {"S": f"REVIEW#{review_id}"}, "sk": {"S": "REVIEW"}})["Item"]
+
+
+def refusals(stack) -> list[dict]:
+    return stack.audit_records("refusals/")
+
+
+def new_refusals(stack, before: list[dict]) -> list[dict]:
+    seen = {r["hash"] for r in before}
+    return [r for r in refusals(stack) if r["hash"] not in seen]
+
+
+def signed(stack, review_id: str, reviewer: str, expires_at: int) -> str:
+    key_id = next(res["Properties"]["Environment"]["Variables"]["LINK_KEY_ID"]
+                  for res in stack.deployment.template["Resources"].values()
+                  if res["Type"] == "AWS::Lambda::Function"
+                  and "LINK_KEY_ID" in res["Properties"].get("Environment", {}).get("Variables", {}))
+    kms = boto3.client("kms")
+    mac = lambda message: kms.generate_mac(KeyId=key_id, Message=message, MacAlgorithm="HMAC_SHA_256")["Mac"]
+    return links.sign(mac, review_id, reviewer, expires_at)
+
+
+def test_get_and_head_change_nothing(stack, pending):
+    _, link = pending
+    review_id = review_id_of_link(link)
+    before, audit_before = item(stack, review_id), len(stack.audit_records("executions/"))
+    assert stack.http("GET", link).status == 200
+    head = stack.http("HEAD", link)
+    assert head.status == 200 and head.body == ""
+    assert item(stack, review_id) == before
+    assert len(stack.audit_records("executions/")) == audit_before
+
+
+def test_pages_carry_strict_security_headers(stack, pending):
+    page = stack.http("GET", pending[1])
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "<script" not in page.body
+
+
+@pytest.mark.parametrize("mangle, message", [
+    (lambda link: link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB"), "signature"),
+    (lambda link: link.replace("?t=", "?t=v2."), "malformed"),
+])
+def test_a_forged_link_gets_403_and_is_audited(stack, pending, mangle, message):
+    before = refusals(stack)
+    page = stack.http("GET", mangle(pending[1]))
+    assert page.status == 403 and message in page.body
+    [latest] = new_refusals(stack, before)
+    assert latest["status"] == 403 and message in latest["reason"]
+    assert "v1." not in json.dumps(latest) and "t=" not in json.dumps(latest)   # the link token is never audited
+
+
+def test_a_link_for_another_review_gets_403(stack, pending):
+    other = stack.start(proposal(), unique("other"))
+    other_link = review_link(stack, other, "alice")
+    swapped = other_link.split("?")[0] + "?t=" + quote(token_of(pending[1]))
+    assert stack.http("GET", swapped).status == 403
+    form = {"t": token_of(pending[1]), "decision": "approve", "rationale": ""}
+    assert stack.http("POST", decision_url(swapped), form).status == 403
+
+
+def test_an_expired_link_gets_403(stack, pending):
+    review_id = review_id_of_link(pending[1])
+    stale = signed(stack, review_id, "alice", int(time.time()) - 1)
+    page = stack.http("GET", pending[1].split("?")[0] + "?t=" + quote(stale))
+    assert page.status == 403 and "expired" in page.body
+
+
+def test_a_genuine_link_for_an_unassigned_reviewer_gets_403(stack, pending):
+    review_id = review_id_of_link(pending[1])
+    carol = signed(stack, review_id, "carol", int(time.time()) + 600)
+    page = stack.http("GET", pending[1].split("?")[0] + "?t=" + quote(carol))
+    assert page.status == 403 and "does not grant access" in page.body
+
+
+def test_a_missing_token_is_refused_by_the_api(stack, pending):
+    assert stack.http("GET", pending[1].split("?")[0]).status == 400
+
+
+@pytest.mark.parametrize("form, status, message", [
+    ({"decision": "reject", "rationale": ""}, 400, "rationale is required to reject"),
+    ({"decision": "modify", "rationale": ""}, 400, "rationale is required to modify"),
+    ({"decision": "modify", "rationale": "x", "parameters": '{"customer_id": "1182", "amount": -5, "currency": "USD"}'},
+     400, "break the action&#39;s schema"),
+    ({"decision": "modify", "rationale": "x", "parameters": "{not json"}, 400, "not valid JSON"),
+    ({"decision": "launch", "rationale": "x"}, 400, "choose approve, modify or reject"),
+])
+def test_bad_decisions_get_400_leave_the_review_pending_and_are_audited(stack, pending, form, status, message):
+    _, link = pending
+    before = refusals(stack)
+    page = stack.http("GET", link)
+    answer = stack.http("POST", decision_url(link), {"t": form_token(page.body), **form})
+    assert answer.status == status and message in answer.body
+    assert item(stack, review_id_of_link(link))["status"]["S"] == "PENDING"
+    [latest] = new_refusals(stack, before)
+    assert latest["status"] == status and latest["actor"] == "reviewer:alice"
+
+
+def test_a_second_decision_gets_409_and_the_first_stands(stack):
+    arn = stack.start(proposal(), unique("twice"))
+    alice, bob = review_link(stack, arn, "alice"), review_link(stack, arn, "bob")
+    bobs_open_page = stack.http("GET", bob).body           # bob opened the case earlier
+    assert decide(stack, alice, "approve", "fine").status == 200
+    before = refusals(stack)
+    second = stack.http("POST", decision_url(bob), {"t": form_token(bobs_open_page), "decision": "reject",
+                                                    "rationale": "no"})
+    assert second.status == 409 and "already" in second.body
+    assert json.loads(stack.wait(arn)["output"])["outcome"] == "approved"
+    assert [r["status"] for r in new_refusals(stack, before)] == [409]
+    # the page now shows the outcome instead of a form
+    page = stack.http("GET", bob)
+    assert page.status == 200 and "Approved by alice" in page.body and "<form" not in page.body
+
+
+def test_ai_written_text_is_escaped_on_the_page(stack):
+    hostile = proposal(action={"type": "refund.issue", "summary": "<script>alert('x')</script><img src=x onerror=y>",
+                               "parameters": {"customer_id": "<b>1</b>", "amount": 1, "currency": "USD"}},
+                       reasoning="</pre><a href='javascript:alert(1)'>click</a>")
+    arn = stack.start(hostile, unique("xss"))
+    page = stack.http("GET", review_link(stack, arn)).body
+    assert "<script>alert" not in page and "&lt;script&gt;alert(" in page
+    assert "<img" not in page and "<a href='javascript" not in page and "&lt;/pre&gt;" in page

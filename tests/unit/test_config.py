@@ -1,0 +1,125 @@
+"""Configuration from CDK context: a good context builds, and each unsafe or broken value is refused by name."""
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+
+from stacks.config import Config, ConfigError, Reviewer
+from tests.unit.builders import CONTEXT, policy_document
+
+
+def config(**changes) -> Config:
+    context = copy.deepcopy(CONTEXT)
+    context.update(changes)
+    for key in [k for k, v in context.items() if v is None]:
+        del context[key]
+    return Config.from_context(context.get)
+
+
+def refusal(**changes) -> str:
+    with pytest.raises(ConfigError) as caught:
+        config(**changes)
+    return str(caught.value)
+
+
+def test_sample_context_builds():
+    cfg = config()
+    assert cfg.stage == "dev" and not cfg.is_production
+    assert cfg.reviewers == (Reviewer("alice", "alice@example.com"), Reviewer("bob", "bob@example.com"))
+    assert cfg.reviewer_ids == ["alice", "bob"]
+    assert cfg.policy == policy_document()
+    assert (cfg.audit_lock_mode, cfg.audit_retention_days, cfg.powertools_layer_version) == ("GOVERNANCE", 1, 27)
+    assert cfg.review_base_url is None
+
+
+def test_values_given_with_dash_c_arrive_as_strings_and_are_parsed():
+    cfg = config(reviewers=json.dumps(CONTEXT["reviewers"]), policy=json.dumps(CONTEXT["policy"]),
+                 audit_retention_days="30", powertools_layer_version="28", audit_lock_mode="compliance")
+    assert cfg.policy == policy_document() and cfg.reviewer_ids == ["alice", "bob"]
+    assert (cfg.audit_retention_days, cfg.powertools_layer_version, cfg.audit_lock_mode) == (30, 28, "COMPLIANCE")
+
+
+def test_broken_json_string_is_refused_by_key():
+    assert refusal(policy='{"default": ').startswith("context policy: not valid JSON (")
+
+
+@pytest.mark.parametrize("reviewers", [None, []])
+def test_missing_reviewers_are_refused(reviewers):
+    assert refusal(reviewers=reviewers) == "context reviewers: configure at least one reviewer {id, email}"
+
+
+def test_duplicate_reviewer_ids_are_refused():
+    twice = [{"id": "alice", "email": "a@example.com"}, {"id": "alice", "email": "b@example.com"}]
+    assert refusal(reviewers=twice) == "context reviewers: reviewer ids must be unique"
+
+
+@pytest.mark.parametrize("entry,fragment", [
+    ({"id": "alice", "email": "not-an-email"}, "'not-an-email' is not an email address"),
+    ({"id": "alice", "email": "a b@example.com"}, "is not an email address"),
+    ({"id": "Alice", "email": "a@example.com"}, "id 'Alice' must match"),
+    ({"id": "alice"}, "each entry needs exactly id and email"),
+    ({"id": "alice", "email": "a@example.com", "admin": True}, "each entry needs exactly id and email"),
+    ("alice@example.com", "each entry needs exactly id and email"),
+])
+def test_bad_reviewer_entries_are_refused(entry, fragment):
+    message = refusal(reviewers=[entry])
+    assert message.startswith("context reviewers: ") and fragment in message
+
+
+def test_policy_errors_name_the_key_and_path():
+    policy = copy.deepcopy(CONTEXT["policy"])
+    policy["default"]["reviewers"] = ["carol"]
+    assert refusal(policy=policy) == ("context policy: policy default: reviewers not configured: carol "
+                                      "(at $.default.reviewers)")
+    assert refusal(policy=None).startswith("context policy: $ must contain")
+
+
+def test_bad_regex_in_parameters_schema_is_a_config_error():
+    policy = copy.deepcopy(CONTEXT["policy"])
+    policy["action_types"]["refund.issue"]["parameters"]["properties"]["customer_id"]["pattern"] = "("
+    assert refusal(policy=policy).startswith("context policy: policy refund.issue: parameters is not a valid")
+
+
+def test_bad_lock_mode_is_refused():
+    assert refusal(audit_lock_mode="STRICT") == "context audit_lock_mode: must be COMPLIANCE or GOVERNANCE"
+
+
+@pytest.mark.parametrize("retention,message", [
+    (0, "context audit_retention_days: must be at least 1"),
+    ("a year", "context audit_retention_days: must be an integer, got 'a year'"),
+])
+def test_bad_retention_is_refused(retention, message):
+    assert refusal(audit_retention_days=retention) == message
+
+
+@pytest.mark.parametrize("changes,got", [
+    ({"audit_lock_mode": "GOVERNANCE", "audit_retention_days": 400}, "GOVERNANCE, 400"),
+    ({"audit_lock_mode": "COMPLIANCE", "audit_retention_days": 182}, "COMPLIANCE, 182"),
+    ({"audit_retention_days": 30}, "COMPLIANCE, 30"),
+])
+def test_prod_refuses_unsafe_audit_retention(changes, got):
+    assert refusal(stage="prod", **changes) == (
+        f"stage prod needs audit_lock_mode COMPLIANCE and audit_retention_days >= 183 (got {got})")
+
+
+def test_prod_defaults_to_compliance_and_at_least_six_months():
+    cfg = config(stage="prod")
+    assert cfg.is_production and cfg.audit_lock_mode == "COMPLIANCE" and cfg.audit_retention_days >= 183
+
+
+def test_prod_with_compliance_and_six_months_builds():
+    cfg = config(stage="prod", audit_lock_mode="COMPLIANCE", audit_retention_days=183,
+                 review_base_url="https://review.example.com")
+    assert cfg.is_production and cfg.review_base_url == "https://review.example.com"
+
+
+@pytest.mark.parametrize("stage", ["Prod", "my_stage", "a" * 17, "1dev"])
+def test_bad_stage_names_are_refused(stage):
+    assert refusal(stage=stage).startswith(f"context stage: {stage!r} must be lowercase")
+
+
+def test_review_base_url_must_be_https():
+    assert refusal(review_base_url="http://review.example.com") == "context review_base_url: must be an https:// URL"

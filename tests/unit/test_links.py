@@ -1,0 +1,98 @@
+"""Signed review links: what a genuine link grants and how every forged, stale or broken one is refused."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from countersign.case import new_review_id
+from countersign.links import Grant, LinkRefused, review_url, sign, valid_review_id, verify
+from tests.unit.builders import REVIEW_ID, mac
+
+EXPIRES = 2_000_000_000
+NOW = EXPIRES - 3600
+
+
+def token(reviewer: str = "alice", expires_at: int = EXPIRES, review_id: str = REVIEW_ID) -> str:
+    return sign(mac, review_id, reviewer, expires_at)
+
+
+def refused(review_id: str, tok, now: float = NOW, key_mac=mac) -> str:
+    with pytest.raises(LinkRefused) as caught:
+        verify(key_mac, review_id, tok, now=now)
+    return str(caught.value)
+
+
+def test_round_trip_grants_the_signed_reviewer_until_expiry():
+    assert verify(mac, REVIEW_ID, token(), now=NOW) == Grant(REVIEW_ID, "alice", EXPIRES)
+
+
+def test_token_names_reviewer_and_expiry_but_not_the_review():
+    tok = token()
+    assert tok.startswith(f"v1.alice.{EXPIRES}.")
+    assert REVIEW_ID not in tok
+
+
+def test_tampered_mac_is_refused():
+    tok = token()
+    forged = tok[:-1] + ("A" if tok[-1] != "A" else "B")
+    assert refused(REVIEW_ID, forged) == "link signature does not match this review"
+
+
+def test_link_for_another_review_is_refused():
+    assert refused("rv-ffffffffffffffffffff", token()) == "link signature does not match this review"
+
+
+def test_swapping_the_reviewer_is_refused():
+    forged = token("alice").replace("v1.alice.", "v1.bob.", 1)
+    assert refused(REVIEW_ID, forged) == "link signature does not match this review"
+
+
+def test_extending_the_expiry_is_refused():
+    forged = token().replace(f".{EXPIRES}.", f".{EXPIRES + 86400}.", 1)
+    assert refused(REVIEW_ID, forged) == "link signature does not match this review"
+
+
+def test_link_signed_with_another_key_is_refused():
+    other = lambda message: mac(message, key=b"another-key")  # noqa: E731
+    assert refused(REVIEW_ID, token(), key_mac=other) == "link signature does not match this review"
+
+
+@pytest.mark.parametrize("now", [EXPIRES, EXPIRES + 1])
+def test_expired_link_is_refused(now):
+    assert refused(REVIEW_ID, token(), now=now) == "link expired"
+
+
+def test_link_is_valid_until_the_last_second():
+    assert verify(mac, REVIEW_ID, token(), now=EXPIRES - 0.001).reviewer == "alice"
+
+
+@pytest.mark.parametrize("tok", [
+    None, "", "garbage", "v2" + token()[2:], token() + "x", token()[:-1],
+    token().replace("alice", "Alice"), "v1.alice.notanumber." + "A" * 43,
+])
+def test_malformed_tokens_are_refused(tok):
+    assert refused(REVIEW_ID, tok) == "malformed link"
+
+
+@pytest.mark.parametrize("review_id", ["", "rv-XYZ", "rv-0123", "../admin", REVIEW_ID + "0"])
+def test_malformed_review_ids_are_refused(review_id):
+    assert refused(review_id, token()) == "malformed link"
+
+
+def test_refusal_is_a_permission_error():
+    assert issubclass(LinkRefused, PermissionError)
+
+
+def test_review_url_quotes_the_token_and_round_trips():
+    tok = token()
+    url = review_url("https://review.example/prod/", REVIEW_ID, tok)
+    assert url.startswith(f"https://review.example/prod/reviews/{REVIEW_ID}?t=")
+    assert parse_qs(urlsplit(url).query)["t"] == [tok]
+    odd = review_url("https://review.example", REVIEW_ID, "a b&c=d")
+    assert odd.endswith("?t=a%20b%26c%3Dd")
+
+
+def test_new_review_ids_are_valid_and_unique():
+    ids = {new_review_id() for _ in range(50)}
+    assert len(ids) == 50 and all(valid_review_id(i) for i in ids)
