@@ -7,7 +7,8 @@ refused (``UnhandledResourceType``), so the sandbox can never silently differ fr
 
 * DEPLOYED: created by moto's CloudFormation (with the fixes below);
 * PRECREATED: created here through the API from the template's own properties, because moto's
-  CloudFormation loses settings that matter (KMS key spec, S3 Object Lock), then referenced;
+  CloudFormation loses settings that matter (KMS key spec, S3 Object Lock, DynamoDB encryption,
+  PITR and TTL), then referenced;
 * REAPPLIED: skipped by moto's CloudFormation, applied here after the stack from its properties;
 * NOT_EMULATED: nothing to run locally, for the reason given.
 """
@@ -28,11 +29,11 @@ import boto3
 DEPLOYED = {
     "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::Lambda::Function", "AWS::Lambda::LayerVersion",
     "AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping", "AWS::Logs::LogGroup",
-    "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::SSM::Parameter", "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::SSM::Parameter",
     "AWS::StepFunctions::StateMachine", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Resource",
     "AWS::ApiGateway::Method", "AWS::ApiGateway::Deployment",
 }
-PRECREATED = {"AWS::KMS::Key", "AWS::S3::Bucket"}
+PRECREATED = {"AWS::KMS::Key", "AWS::S3::Bucket", "AWS::DynamoDB::Table"}
 REAPPLIED = {"AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"}
 NOT_EMULATED = {
     "AWS::CDK::Metadata": "construct metadata only",
@@ -102,6 +103,9 @@ def deploy(template: dict[str, Any], asset_dir: Path, *, stack_name: str = "Coun
                 boto3.client("s3", region_name=region).put_bucket_policy(
                     Bucket=literals[logical]["Ref"], Policy=json.dumps(document))
                 del tpl["Resources"][policy_id]
+    for logical, res in list(tpl["Resources"].items()):
+        if res["Type"] == "AWS::DynamoDB::Table":
+            literals[logical] = _create_table(f"{stack_name}-{logical}", _substitute(res["Properties"], literals), region)
     for logical in [k for k in literals if k in tpl["Resources"]]:
         del tpl["Resources"][logical]
     tpl = _substitute(tpl, literals)
@@ -207,6 +211,25 @@ def _create_bucket(name: str, props: dict[str, Any], region: str) -> None:
             "TargetBucket": log["DestinationBucketName"], "TargetPrefix": log.get("LogFilePrefix", "")}})
 
 
+def _create_table(name: str, props: dict[str, Any], region: str) -> dict[str, str]:
+    ddb = boto3.client("dynamodb", region_name=region)
+    args: dict[str, Any] = {k: props[k] for k in ("KeySchema", "AttributeDefinitions", "BillingMode",
+                                                  "GlobalSecondaryIndexes") if k in props}
+    if "StreamSpecification" in props:
+        args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    sse = props.get("SSESpecification", {})
+    if sse.get("SSEEnabled"):
+        args["SSESpecification"] = {"Enabled": True, "SSEType": sse.get("SSEType", "KMS"),
+                                    **({"KMSMasterKeyId": sse["KMSMasterKeyId"]} if "KMSMasterKeyId" in sse else {})}
+    table = ddb.create_table(TableName=name, **args)["TableDescription"]
+    if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+        ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    if props.get("TimeToLiveSpecification", {}).get("Enabled"):
+        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": props["TimeToLiveSpecification"]["AttributeName"]})
+    return {"Ref": name, "Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")}
+
+
 def _substitute(value: Any, literals: dict[str, dict[str, str]]) -> Any:
     """Replace Ref / Fn::GetAtt to pre-created resources with their real ids."""
     if isinstance(value, dict):
@@ -250,25 +273,11 @@ def _reapply(stack_id: str, tpl: dict[str, Any], skipped: dict[str, Any], accoun
         elif kind == "AWS::SQS::QueuePolicy":
             for queue in props["Queues"]:
                 sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
-    iam, ddb = boto3.client("iam", region_name=region), boto3.client("dynamodb", region_name=region)
+    iam = boto3.client("iam", region_name=region)
     for logical, res in tpl["Resources"].items():
-        props = res.get("Properties", {})
         if res["Type"] == "AWS::IAM::Role":
-            role = resource_map[logical].name
-            for arn in resolve(props.get("ManagedPolicyArns", [])):
-                _attach_managed(iam, role, arn)
-        elif res["Type"] == "AWS::DynamoDB::Table":
-            table = resource_map[logical].name
-            if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
-                ddb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
-                    "PointInTimeRecoveryEnabled": True})
-            if props.get("TimeToLiveSpecification", {}).get("Enabled"):
-                ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={
-                    "Enabled": True, "AttributeName": props["TimeToLiveSpecification"]["AttributeName"]})
-            sse = resolve(props.get("SSESpecification", {}))
-            if sse.get("SSEEnabled"):
-                ddb.update_table(TableName=table, SSESpecification={
-                    "Enabled": True, "SSEType": sse.get("SSEType", "KMS"), "KMSMasterKeyId": sse["KMSMasterKeyId"]})
+            for arn in resolve(res["Properties"].get("ManagedPolicyArns", [])):
+                _attach_managed(iam, resource_map[logical].name, arn)
 
 
 def _attach_managed(iam, role: str, arn: str) -> None:
