@@ -153,10 +153,15 @@ def _upload_assets(tpl: dict[str, Any], asset_dir: Path, account: str, region: s
     bucket = f"cdk-hnb659fds-assets-{account}-{region}"
     s3 = boto3.client("s3", region_name=region)
     s3.create_bucket(Bucket=bucket)
+    uploaded: set[str] = set()
     for res in tpl["Resources"].values():
         code = res.get("Properties", {}).get("Code") or res.get("Properties", {}).get("Content")
         if not code or "S3Key" not in code:
             continue
+        code["S3Bucket"] = bucket
+        if code["S3Key"] in uploaded:
+            continue
+        uploaded.add(code["S3Key"])
         source = asset_dir / f"asset.{code['S3Key'].removesuffix('.zip')}"
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
@@ -164,7 +169,6 @@ def _upload_assets(tpl: dict[str, Any], asset_dir: Path, account: str, region: s
                 if path.is_file():
                     archive.write(path, path.relative_to(source).as_posix())
         s3.put_object(Bucket=bucket, Key=code["S3Key"], Body=buffer.getvalue())
-        code["S3Bucket"] = bucket
 
 
 def _create_key(props: dict[str, Any], region: str) -> dict[str, str]:

@@ -2,20 +2,19 @@
 tasks, DynamoDB stream mappings) imports the function's handler and calls it here.
 
 Like a Lambda container, each function gets its own instance of its handler module, initialised
-with that function's environment variables. Invocations are serialised by one re-entrant lock so
-that each runs with its own environment (``os.environ`` is process-wide).
+(imported) with that function's environment variables under a lock, since ``os.environ`` is
+process-wide. Handlers read their configuration at init, as Lambda handlers should.
 """
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import os
 import sys
 import threading
 import traceback
 import uuid
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -71,15 +70,23 @@ def invoke_in_process(fn, event: Any = None) -> tuple[str, bool, str]:
         get_remaining_time_in_millis=lambda: int(fn.timeout or 3) * 1000)
     env = {**BASE_ENV, **(fn.environment_vars or {}), **ENV_OVERRIDES.get(fn.function_name, {}),
            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name, "_HANDLER": fn.handler}
-    logs = io.StringIO()
-    with _LOCK, _environment(env), redirect_stdout(logs):
+    with _LOCK, _environment(env):   # init (import) runs with this function's environment
         try:
             module = _module_for(fn)
-            result = getattr(module, fn.handler.rsplit(".", 1)[1])(event, context)
-            INVOCATIONS.append({"function": fn.function_name, "error": None})
-            return json.dumps(result), False, logs.getvalue()
-        except Exception as exc:  # reported to the caller the way Lambda reports it
-            INVOCATIONS.append({"function": fn.function_name, "error": type(exc).__name__})
-            payload = {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                       "stackTrace": traceback.format_exc().splitlines()}
-            return json.dumps(payload), True, logs.getvalue()
+        except Exception as exc:
+            return _failed(fn, exc)
+    # The invocation itself runs unlocked: in server mode a handler's AWS calls are served by
+    # other threads that may invoke further functions (a DynamoDB stream's consumer, say).
+    try:
+        result = getattr(module, fn.handler.rsplit(".", 1)[1])(event, context)
+    except Exception as exc:  # reported to the caller the way Lambda reports it
+        return _failed(fn, exc)
+    INVOCATIONS.append({"function": fn.function_name, "error": None})
+    return json.dumps(result), False, ""
+
+
+def _failed(fn, exc: Exception) -> tuple[str, bool, str]:
+    INVOCATIONS.append({"function": fn.function_name, "error": type(exc).__name__})
+    payload = {"errorType": type(exc).__name__, "errorMessage": str(exc),
+               "stackTrace": traceback.format_exc().splitlines()}
+    return json.dumps(payload), True, traceback.format_exc()

@@ -47,9 +47,12 @@ def _lambda_in_process() -> None:
     """Run Lambda handlers in this process instead of in Docker (see ``lambda_runtime``)."""
     from moto.awslambda.models import LambdaFunction
 
-    from .lambda_runtime import invoke_in_process
+    import os
+
+    from .lambda_runtime import BASE_ENV, invoke_in_process
 
     LambdaFunction._invoke_lambda = invoke_in_process
+    os.environ.update(BASE_ENV)   # Powertools settings read at call time, the same for every function
 
 
 def _bucket_policies_see_tls() -> None:

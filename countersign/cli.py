@@ -1,0 +1,185 @@
+"""``countersign``: submit proposals and wait for verdicts, check executions, run the sandbox.
+
+Exit codes of ``submit`` (and ``status`` of a finished execution): 0 approved, modified or
+auto-approved; 2 rejected or vetoed; 3 expired or ``--timeout`` reached; 4 invalid proposal;
+1 any other error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from . import client
+from .proposal import InvalidProposal, check, check_shape
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+SANDBOX_STACK = "Countersign-sandbox"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except client.ClientError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return client.EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="countersign", description="Human approval gates for AI actions.")
+    sub = top.add_subparsers(required=True, metavar="COMMAND")
+
+    submit = sub.add_parser("submit", help="submit a proposal; with --wait, block until a verdict")
+    submit.add_argument("proposal", help="proposal JSON file, or - for standard input")
+    submit.add_argument("--workflow", help="workflow (state machine) name or ARN; default: the stack's gate")
+    submit.add_argument("--wait", action="store_true", help="wait for the verdict and exit with its code")
+    submit.add_argument("--timeout", type=float, help="with --wait: give up after SECONDS (exit 3)")
+    submit.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+    submit.add_argument("--idempotency-key", help="a retried step with the same key joins the same review")
+    _target_options(submit)
+    submit.set_defaults(run=run_submit)
+
+    status = sub.add_parser("status", help="show an execution's state or verdict")
+    status.add_argument("execution", help="execution name or ARN")
+    status.add_argument("--workflow")
+    status.add_argument("--json", action="store_true")
+    _target_options(status)
+    status.set_defaults(run=run_status)
+
+    local = sub.add_parser("local", help="run the whole stack on this machine (moto), in the foreground")
+    local.add_argument("--port", type=int, default=8000, help="review pages and outbox (default 8000)")
+    local.add_argument("--aws-port", type=int, default=5000, help="the local AWS endpoint (default 5000)")
+    local.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE",
+                       help="CDK context override, as for cdk synth")
+    local.set_defaults(run=run_local)
+    return top
+
+
+def _target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint", default=os.environ.get("COUNTERSIGN_ENDPOINT"),
+                   help="AWS endpoint URL (the sandbox's); default: AWS itself")
+    p.add_argument("--stack", default=os.environ.get("COUNTERSIGN_STACK"),
+                   help=f"stack name (default Countersign-dev, or {SANDBOX_STACK} with --endpoint)")
+    p.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+
+
+def _target(args) -> client.Target:
+    stack = args.stack or (SANDBOX_STACK if args.endpoint else "Countersign-dev")
+    return client.Target.find(stack, args.endpoint, args.region or ("us-east-1" if args.endpoint else None))
+
+
+def _read(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise client.ClientError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidProposal([{"path": "$", "message": f"not valid JSON: {exc.msg} (line {exc.lineno})"}]) from None
+
+
+def run_submit(args) -> int:
+    try:
+        proposal = _read(args.proposal)
+        check_shape(proposal)
+    except InvalidProposal as exc:
+        return _invalid(args, exc)
+    target = _target(args)
+    policy = target.policy()
+    if policy is not None:
+        try:
+            check(proposal, policy, [])
+        except InvalidProposal as exc:
+            return _invalid(args, exc)
+    arn, fresh = client.start(target, proposal, args.workflow, args.idempotency_key)
+    if not args.json:
+        err.print(("submitted " if fresh else "already submitted (same idempotency key): ") + arn)
+    if not args.wait:
+        _emit(args, {"executionArn": arn, "started": fresh}, lambda d: out.print(arn))
+        return 0
+    described = client.wait(target, arn, args.timeout, lambda p: _show_progress(args, p),
+                            poll=0.2 if args.endpoint else 1.0)
+    if described is None:
+        _emit(args, {"executionArn": arn, "status": "RUNNING", "timeout": True},
+              lambda d: err.print(f"[yellow]still waiting after {args.timeout:g}s[/yellow]; the review stays "
+                                  f"open. Check later: countersign status {arn}"))
+        return client.EXIT_TIMEOUT
+    code, verdict = client.verdict_of(described)
+    _emit(args, verdict, _print_verdict)
+    return code
+
+
+def run_status(args) -> int:
+    target = _target(args)
+    arn = target.execution_arn(args.execution, args.workflow)
+    try:
+        described = target.sfn.describe_execution(executionArn=arn)
+    except target.sfn.exceptions.ExecutionDoesNotExist:
+        raise client.ClientError(f"no execution {args.execution!r} in {target.stack}") from None
+    if described["status"] == "RUNNING":
+        now = client.progress(target, arn)
+        _emit(args, {"executionArn": arn, "status": "RUNNING", "waiting_on": now.waiting_on,
+                     "deadline": now.deadline}, lambda d: _show_progress(args, now, console=out))
+        return 0
+    code, verdict = client.verdict_of(described)
+    _emit(args, verdict, _print_verdict)
+    return code
+
+
+def run_local(args) -> int:
+    from .sandbox.server import serve
+
+    return serve(port=args.port, aws_port=args.aws_port, overrides=dict(c.split("=", 1) for c in args.context))
+
+
+def _invalid(args, exc: InvalidProposal) -> int:
+    if args.json:
+        out.print(json.dumps({"status": "INVALID", "errors": exc.errors}))
+    else:
+        err.print("[red]invalid proposal[/red] (nothing was started):")
+        for e in exc.errors:
+            err.print(f"  {e['path']}: {e['message']}", markup=False)
+    return client.EXIT_INVALID
+
+
+def _emit(args, document: dict[str, Any], human) -> None:
+    if args.json:
+        out.print(json.dumps(document, default=str), markup=False)
+    else:
+        human(document)
+
+
+def _show_progress(args, now: client.Progress, console: Console = err) -> None:
+    if args.json and console is err:
+        return
+    if now.waiting_on:
+        console.print(f"waiting for a human decision: notified {', '.join(now.waiting_on)}; "
+                      f"decide by {now.deadline} or the action is refused", markup=False)
+    elif now.status == "RUNNING":
+        console.print("running: validating and routing the proposal", markup=False)
+
+
+def _print_verdict(verdict: dict[str, Any]) -> None:
+    if "outcome" not in verdict:
+        out.print(f"[red]{verdict['status']}[/red] {verdict.get('error')}: {verdict.get('cause') or ''}")
+        return
+    colour = {"approved": "green", "modified": "green", "auto_approved": "green"}.get(verdict["outcome"], "red")
+    out.print(f"[{colour}]{verdict['outcome']}[/{colour}] via {verdict['route']} (policy {verdict['policy_version']})")
+    for reviewer in verdict.get("reviewers", []):
+        out.print(f"  {reviewer['id']}: {reviewer['decision']} — {reviewer.get('rationale') or 'no rationale'}",
+                  markup=False)
+    out.print(json.dumps(verdict.get("final_action"), indent=2), markup=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

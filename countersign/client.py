@@ -1,0 +1,130 @@
+"""The pipeline's side: find a deployed gate, submit a proposal, wait for the verdict.
+
+Used by ``countersign submit`` / ``status``. Works against AWS (default credentials, resources
+found from the stack's outputs) and against the sandbox (an endpoint URL).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import boto3
+
+from .proposal import execution_name
+
+# outcome → exit code (documented in the README)
+EXIT = {"approved": 0, "modified": 0, "auto_approved": 0, "rejected": 2, "vetoed": 2, "expired": 3}
+EXIT_TIMEOUT, EXIT_INVALID, EXIT_ERROR = 3, 4, 1
+
+
+class ClientError(RuntimeError):
+    """Something the user can fix: a missing stack, no credentials, an unknown execution."""
+
+
+@dataclass
+class Target:
+    stack: str
+    outputs: dict[str, str]
+    sfn: Any
+    ssm: Any
+
+    @classmethod
+    def find(cls, stack: str, endpoint: str | None = None, region: str | None = None) -> "Target":
+        kwargs = {k: v for k, v in {"endpoint_url": endpoint, "region_name": region}.items() if v}
+        try:
+            cfn = boto3.client("cloudformation", **kwargs)
+            found = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        except Exception as exc:  # credentials, network, missing stack: all need the same advice
+            raise ClientError(f"cannot read stack {stack!r}{' at ' + endpoint if endpoint else ''}: "
+                              f"{exc}. Deploy it, or pass --stack / --endpoint.") from None
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+        return cls(stack, outputs, boto3.client("stepfunctions", **kwargs), boto3.client("ssm", **kwargs))
+
+    def state_machine(self, workflow: str | None) -> str:
+        if workflow and workflow.startswith("arn:"):
+            return workflow
+        arn = self.outputs["StateMachineArn"]
+        if workflow and arn.rsplit(":", 1)[1] != workflow:
+            raise ClientError(f"stack {self.stack} has no workflow {workflow!r} (it has {arn.rsplit(':', 1)[1]})")
+        return arn
+
+    def policy(self) -> dict[str, Any] | None:
+        """The deployed policy, for a full local check; None when it cannot be read."""
+        try:
+            value = self.ssm.get_parameter(Name=self.outputs["PolicyParameterName"])["Parameter"]["Value"]
+            return json.loads(value)
+        except Exception:
+            return None
+
+    def execution_arn(self, execution: str, workflow: str | None = None) -> str:
+        if execution.startswith("arn:"):
+            return execution
+        machine = self.state_machine(workflow)
+        return machine.replace(":stateMachine:", ":execution:") + ":" + execution
+
+
+def start(target: Target, proposal: dict[str, Any], workflow: str | None, key: str | None) -> tuple[str, bool]:
+    """Start (or find) the execution for this proposal; returns (arn, newly_started)."""
+    machine = target.state_machine(workflow)
+    name = execution_name(proposal, key)
+    try:
+        arn = target.sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(proposal))["executionArn"]
+        return arn, True
+    except target.sfn.exceptions.ExecutionAlreadyExists:
+        return target.execution_arn(name, workflow), False
+
+
+@dataclass
+class Progress:
+    status: str
+    waiting_on: list[str]
+    deadline: str | None
+
+
+def progress(target: Target, arn: str) -> Progress:
+    """What the workflow is doing, from its history (never from task parameters: they hold the token)."""
+    described = target.sfn.describe_execution(executionArn=arn)
+    reviewers, deadline = [], None
+    if described["status"] == "RUNNING":
+        events = target.sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)["events"]
+        for event in events:
+            details = event.get("stateEnteredEventDetails") or {}
+            if details.get("name") == "RequestReview":
+                policy = json.loads(details.get("input") or "{}").get("policy", {})
+                reviewers = policy.get("reviewers", [])
+                entered = event["timestamp"]
+                entered = entered if isinstance(entered, datetime) else datetime.now(timezone.utc)
+                deadline = (entered + timedelta(seconds=int(policy.get("review_timeout_seconds", 0)))
+                            ).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                break
+    return Progress(described["status"], reviewers, deadline)
+
+
+def wait(target: Target, arn: str, timeout: float | None, on_progress: Callable[[Progress], None],
+         poll: float = 1.0) -> dict[str, Any] | None:
+    """Block until the execution ends (its description) or the timeout passes (None)."""
+    give_up = None if timeout is None else time.monotonic() + timeout
+    last: Progress | None = None
+    while True:
+        now = progress(target, arn)
+        if now != last:
+            on_progress(now)
+            last = now
+        if now.status != "RUNNING":
+            return target.sfn.describe_execution(executionArn=arn)
+        if give_up is not None and time.monotonic() >= give_up:
+            return None
+        time.sleep(poll)
+
+
+def verdict_of(described: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Exit code and the document to print for a finished execution."""
+    if described["status"] == "SUCCEEDED":
+        verdict = json.loads(described.get("output") or "{}")
+        return EXIT.get(verdict.get("outcome"), EXIT_ERROR), verdict
+    error = described.get("error", described["status"])
+    body = {"status": described["status"], "error": error, "cause": described.get("cause")}
+    return (EXIT_INVALID if error == "Countersign.InvalidProposal" else EXIT_ERROR), body

@@ -1,0 +1,135 @@
+"""``countersign local``: the whole stack on one machine, in the foreground.
+
+A moto server in this process (Step Functions interpreter on, Lambda handlers in-process) holds
+the resources of the synthesized CDK template, deployed through moto's CloudFormation exactly as
+the tests deploy it. An HTTP front serves the review API (requests become API Gateway events
+for the same handlers) and an outbox of every email the stack sent.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import warnings
+import tempfile
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Event, Thread
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .api_gateway import request
+
+STACK = "Countersign-sandbox"
+REGION = "us-east-1"
+
+
+def start_aws(aws_port: int):
+    """The local AWS endpoint, configured like the tests' mock."""
+    os.environ.update({"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
+                       "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "MOTO_PORT": str(aws_port),
+                       "AWS_ENDPOINT_URL": f"http://127.0.0.1:{aws_port}"})
+    os.environ.pop("AWS_PROFILE", None)
+    from moto.core.config import default_user_config
+    from moto.server import ThreadedMotoServer
+
+    from . import moto_patches
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True   # the tests' mock config
+    default_user_config["iam"]["load_aws_managed_policies"] = True
+    for noisy in ("werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    server.start()
+    moto_patches.apply()
+    return server
+
+
+def deploy_stack(port: int, overrides: dict[str, Any]):
+    from .harness import Harness
+    from .synth import synthesize
+
+    outdir = Path(tempfile.mkdtemp(prefix="countersign-sandbox-"))
+    return Harness.deploy(synthesize(outdir, overrides), review_base_url=f"http://127.0.0.1:{port}")
+
+
+def outbox(harness) -> list[dict[str, Any]]:
+    return [{"to": e.to, "reviewer": e.reviewer, "subject": e.subject, "body": e.body, "links": e.links,
+             "sent_at": datetime.fromtimestamp(e.sent_at, timezone.utc).isoformat(timespec="milliseconds")}
+            for e in reversed(harness.emails())]
+
+
+def front(harness):
+    """The HTTP handler: review API routes from the template, plus the outbox."""
+    from jinja2 import Environment, FileSystemLoader
+
+    pages = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
+
+    class Front(BaseHTTPRequestHandler):
+        server_version = "countersign-sandbox"
+
+        def _send(self, status: int, body: str, content_type: str, headers: dict[str, str] | None = None):
+            data = body.encode()
+            self.send_response(status)
+            for name, value in {"Content-Type": content_type, **(headers or {})}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def _route(self):
+            parts = urlsplit(self.path)
+            if parts.path in ("/", "/outbox"):
+                emails = [{**e, "sent": e["sent_at"]} for e in outbox(harness)]
+                return self._send(200, pages.get_template("outbox.html.j2").render(emails=emails),
+                                  "text/html; charset=utf-8")
+            if parts.path == "/outbox.json":
+                return self._send(200, json.dumps(outbox(harness)), "application/json")
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            answer = request(harness.routes, self.command, parts.path, dict(parse_qsl(parts.query)), body,
+                             {k: v for k, v in self.headers.items()}, self.client_address[0])
+            headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-type"}
+            self._send(answer.status, answer.body, answer.headers.get("Content-Type", "text/plain"), headers)
+
+        do_GET = do_HEAD = do_POST = _route
+
+        def log_message(self, fmt, *args):  # request lines without query strings (they hold link tokens)
+            sys.stderr.write(f"  {self.command} {urlsplit(self.path).path} -> {args[1] if len(args) > 1 else ''}\n")
+
+    return Front
+
+
+def serve(port: int = 8000, aws_port: int = 5000, overrides: dict[str, Any] | None = None) -> int:
+    print("starting the local AWS endpoint and deploying the stack (about 15 s)...", flush=True)
+    aws = start_aws(aws_port)
+    harness = deploy_stack(port, overrides or {})
+    http = ThreadingHTTPServer(("127.0.0.1", port), front(harness))
+    Thread(target=http.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{port}"
+    endpoint = f"http://127.0.0.1:{aws_port}"
+    print(f"""
+Countersign sandbox is running: stack {STACK}, no AWS account needed.
+  review pages  {base}/reviews/<review-id>?t=<link token>   (the links arrive by email)
+  outbox        {base}/outbox      every email the stack sent ({base}/outbox.json for scripts)
+  AWS endpoint  {endpoint}        e.g. aws --endpoint-url {endpoint} stepfunctions list-state-machines
+                                   (or: export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=sandbox \\
+                                    AWS_SECRET_ACCESS_KEY=sandbox AWS_DEFAULT_REGION={REGION})
+Try it:
+  countersign submit examples/refund.json --wait --endpoint {endpoint}
+Press Ctrl-C to stop.""", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        Event().wait()
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+    finally:
+        http.shutdown()
+        aws.stop()
+        print("stopped.", flush=True)
+    return 0
