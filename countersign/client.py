@@ -70,6 +70,12 @@ def start(target: Target, proposal: dict[str, Any], workflow: str | None, key: s
     """Start (or find) the execution for this proposal; returns (arn, newly_started)."""
     machine = target.state_machine(workflow)
     name = execution_name(proposal, key)
+    existing = target.execution_arn(name, workflow)
+    try:
+        target.sfn.describe_execution(executionArn=existing)
+        return existing, False            # a retried step: join the review already under way
+    except target.sfn.exceptions.ExecutionDoesNotExist:
+        pass
     try:
         arn = target.sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(proposal))["executionArn"]
         return arn, True

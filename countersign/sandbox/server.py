@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import warnings
 import tempfile
@@ -42,6 +43,8 @@ def start_aws(aws_port: int):
     default_user_config["iam"]["load_aws_managed_policies"] = True
     for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # the interpreter logs every IsPresent miss on a Choice as an ERROR; outcomes show in the executions
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="Tried to parse AWS::")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
     server.start()
@@ -50,11 +53,20 @@ def start_aws(aws_port: int):
 
 
 def deploy_stack(port: int, overrides: dict[str, Any]):
+    """Synthesize with ``python app.py`` (exactly what ``cdk synth`` runs), then deploy into moto."""
     from .harness import Harness
-    from .synth import synthesize
+    from .synth import ROOT, Synthesized
 
     outdir = Path(tempfile.mkdtemp(prefix="countersign-sandbox-"))
-    return Harness.deploy(synthesize(outdir, overrides), review_base_url=f"http://127.0.0.1:{port}")
+    args = [arg for key, value in overrides.items() for arg in ("-c", f"{key}={value}")]
+    done = subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "CDK_OUTDIR": str(outdir),
+                               "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"})
+    if done.returncode != 0:
+        raise SystemExit(f"synth failed:\n{done.stderr[-3000:]}")
+    [template] = outdir.glob("*.template.json")
+    synthesized = Synthesized(None, json.loads(template.read_text()), outdir)
+    return Harness.deploy(synthesized, review_base_url=f"http://127.0.0.1:{port}")
 
 
 def outbox(harness) -> list[dict[str, Any]]:

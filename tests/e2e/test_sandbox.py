@@ -1,0 +1,192 @@
+"""The sandbox as a person and a pipeline use it: `countersign local` running, `countersign submit
+--wait` blocking, a reviewer in a real headless Chromium following the emailed link."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+POLICY = {
+    "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600},
+    "action_types": {
+        "refund.issue": {"parameters": {"type": "object", "required": ["customer_id", "amount", "currency"],
+                                        "properties": {"amount": {"type": "number", "exclusiveMinimum": 0}}}},
+        "quick.timeout": {"review_timeout_seconds": 3},
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    port, aws_port = free_port(), free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "countersign", "local", "--port", str(port), "--aws-port",
+                             str(aws_port), "-c", f"policy={json.dumps(POLICY)}"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    banner = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        banner.append(line)
+        if "Press Ctrl-C to stop." in line or proc.poll() is not None:
+            break
+    assert "Press Ctrl-C to stop." in "".join(banner), "".join(banner)
+    text = "".join(banner)
+    assert f"http://127.0.0.1:{port}/outbox" in text and f"http://127.0.0.1:{aws_port}" in text
+    assert f"countersign submit examples/refund.json --wait --endpoint http://127.0.0.1:{aws_port}" in text
+    yield {"web": f"http://127.0.0.1:{port}", "aws": f"http://127.0.0.1:{aws_port}"}
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped." in rest   # Ctrl-C stops it cleanly
+
+
+def proposal_file(tmp_path: Path, **changes) -> tuple[Path, str]:
+    doc = json.loads((ROOT / "examples" / "refund.json").read_text())
+    marker = uuid.uuid4().hex[:8]
+    doc["action"]["summary"] = f"Refund case {marker}"
+    for key, value in changes.items():
+        doc[key] = value
+    path = tmp_path / f"{marker}.json"
+    path.write_text(json.dumps(doc))
+    return path, marker
+
+
+def submit(sandbox, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+    return subprocess.Popen([sys.executable, "-m", "countersign", "submit", *args, "--endpoint", sandbox["aws"]],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def email_for(sandbox, marker: str, reviewer: str = "alice", timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(sandbox["web"] + "/outbox.json") as got:
+            for email in json.load(got):
+                if marker in email["subject"] and email["reviewer"] == reviewer:
+                    return email
+        time.sleep(0.1)
+    raise TimeoutError(f"no email for {reviewer} about {marker}")
+
+
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (.ci/run installs it with apt-get)")
+    pw = sync_playwright().start()
+    chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])
+    return pw, chromium
+
+
+def test_a_reviewer_approves_in_the_browser_and_the_pipeline_gets_exit_0(sandbox, tmp_path):
+    path, marker = proposal_file(tmp_path)
+    pipeline = submit(sandbox, str(path), "--wait", "--json")
+    email_for(sandbox, marker)
+    pw, chromium = browser()
+    try:
+        page = chromium.new_page()
+        page.goto(sandbox["web"] + "/outbox")
+        email = page.locator(f"article.email[data-reviewer=alice]:has-text('{marker}')")
+        email.locator("a.review-link").click()
+        page.wait_for_selector("form")
+        assert "refund.issue" in page.content() and "Order 5531 was charged twice" in page.content()
+        assert "you are <strong>alice</strong>" in page.content()
+        page.check("input[value=approve]")
+        page.fill("#rationale", "Two captures 14 s apart; refund the duplicate.")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Decision recorded")
+    finally:
+        chromium.close()
+        pw.stop()
+    out, err = pipeline.communicate(timeout=30)
+    assert pipeline.returncode == 0, err
+    verdict = json.loads(out)
+    assert verdict["outcome"] == "approved" and verdict["reviewers"][0]["id"] == "alice"
+    assert verdict["final_action"]["summary"] == f"Refund case {marker}"
+
+
+def decide_by_http(sandbox, link: str, decision: str, rationale: str) -> int:
+    import html
+    import re
+    from urllib.parse import urlencode
+
+    page = urllib.request.urlopen(link).read().decode()
+    token = html.unescape(re.search(r'name="t" value="([^"]+)"', page).group(1))
+    body = urlencode({"t": token, "decision": decision, "rationale": rationale}).encode()
+    return urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision", data=body)).status
+
+
+def test_a_rejection_exits_2(sandbox, tmp_path):
+    path, marker = proposal_file(tmp_path)
+    pipeline = submit(sandbox, str(path), "--wait")
+    link = email_for(sandbox, marker, "bob")["links"][0]
+    assert decide_by_http(sandbox, link, "reject", "Already refunded by phone.") == 200
+    out, err = pipeline.communicate(timeout=30)
+    assert pipeline.returncode == 2 and "rejected" in out
+
+
+def test_no_decision_before_the_deadline_exits_3(sandbox, tmp_path):
+    path, _ = proposal_file(tmp_path, action={"type": "quick.timeout", "summary": "expires", "parameters": {}})
+    out, err = submit(sandbox, str(path), "--wait", "--json").communicate(timeout=60)
+    assert json.loads(out)["outcome"] == "expired"
+
+
+def test_the_wait_timeout_exits_3_and_leaves_the_review_open(sandbox, tmp_path):
+    path, marker = proposal_file(tmp_path)
+    pipeline = submit(sandbox, str(path), "--wait", "--timeout", "1")
+    out, err = pipeline.communicate(timeout=30)
+    assert pipeline.returncode == 3 and "still waiting after 1s" in err
+    assert "waiting for a human decision: notified alice, bob; decide by" in err   # progress while waiting
+    assert email_for(sandbox, marker)["links"]
+
+
+def test_an_invalid_proposal_exits_4_and_starts_nothing(sandbox, tmp_path):
+    sfn = boto3.client("stepfunctions", endpoint_url=sandbox["aws"], region_name="us-east-1",
+                       aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+    machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    for changes, path_in_error in [({"confidence": 1.5}, "$.confidence"),
+                                   ({"action": {"type": "wire.transfer", "summary": "x", "parameters": {}}},
+                                    "$.action.type")]:
+        path, _ = proposal_file(tmp_path, **changes)
+        pipeline = submit(sandbox, str(path), "--wait")
+        out, err = pipeline.communicate(timeout=30)
+        assert pipeline.returncode == 4 and path_in_error in err and "nothing was started" in err
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == before
+
+
+def test_the_same_idempotency_key_starts_one_execution(sandbox, tmp_path):
+    path, _ = proposal_file(tmp_path)
+    key = f"billing-512-{uuid.uuid4().hex[:6]}"
+    first = submit(sandbox, str(path), "--idempotency-key", key, "--json").communicate(timeout=30)[0]
+    second = submit(sandbox, str(path), "--idempotency-key", key, "--json").communicate(timeout=30)[0]
+    a, b = json.loads(first), json.loads(second)
+    assert a["executionArn"] == b["executionArn"] and a["started"] is True and b["started"] is False
+    assert a["executionArn"].endswith(":" + key)
+    sfn = boto3.client("stepfunctions", endpoint_url=sandbox["aws"], region_name="us-east-1",
+                       aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+    machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    names = [e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]]
+    assert names.count(key) == 1
