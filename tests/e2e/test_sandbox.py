@@ -145,6 +145,27 @@ def test_a_rejection_exits_2(sandbox, tmp_path):
     assert decide_by_http(sandbox, link, "reject", "Already refunded by phone.") == 200
     out, err = pipeline.communicate(timeout=30)
     assert pipeline.returncode == 2 and "rejected" in out
+    arn = err.split("submitted ", 1)[1].split()[0]
+    status = run_cli(sandbox, "status", arn, "--json")
+    assert status.returncode == 2 and json.loads(status.stdout)["reviewers"][0]["rationale"] == "Already refunded by phone."
+
+
+def test_status_of_a_pending_review_names_who_was_notified(sandbox, tmp_path):
+    path, marker = proposal_file(tmp_path)
+    started = run_cli(sandbox, "submit", str(path), "--json")
+    arn = json.loads(started.stdout)["executionArn"]
+    email_for(sandbox, marker)
+    status = run_cli(sandbox, "status", arn.rsplit(":", 1)[1])
+    assert status.returncode == 0
+    assert "waiting for a human decision: notified alice, bob; decide by" in status.stdout
+    missing = run_cli(sandbox, "status", "no-such-execution")
+    assert missing.returncode == 1 and "no execution 'no-such-execution'" in missing.stderr
+
+
+def run_cli(sandbox, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+    return subprocess.run([sys.executable, "-m", "countersign", *args, "--endpoint", sandbox["aws"]], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_no_decision_before_the_deadline_exits_3(sandbox, tmp_path):
