@@ -13,6 +13,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from countersign.asl import CheckpointBudgetExceeded
 from stacks.config import Config, ConfigError
 from stacks.countersign_stack import CountersignStack
 
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> int:
     app = cdk.App(context=context_from(argv))
     try:
         build(app)
-    except ConfigError as exc:
+    except (ConfigError, CheckpointBudgetExceeded) as exc:
         print(f"countersign: configuration error: {exc}", file=sys.stderr)
         return 2
     try:

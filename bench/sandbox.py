@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 import uuid
@@ -374,10 +375,16 @@ def main() -> int:
         driver = Driver(sandbox, args.workers)
         if args.proposals > 0:
             print(f"latency: {args.proposals} proposals, one after the other", flush=True)
-            lat = latency(driver, args.proposals)
+            try:
+                lat = latency(driver, args.proposals)
+            except Exception:   # report and go on: the benchmark always finishes
+                traceback.print_exc(file=sys.stdout)
         if args.pending > 0:
             print(f"scale: {args.pending} executions pending at once ({args.workers} threads)", flush=True)
-            big = scale(driver, args.pending, args.workers, args.timeout)
+            try:
+                big = scale(driver, args.pending, args.workers, args.timeout)
+            except Exception:
+                traceback.print_exc(file=sys.stdout)
     finally:
         code, stop_seconds, said_stopped = sandbox.stop() if sandbox.proc and sandbox.proc.poll() is None \
             else (sandbox.proc.returncode if sandbox.proc else None, 0.0, False)

@@ -84,7 +84,7 @@ class ApprovalGate(Construct):
         self.workflow = Workflow(self, "ApprovalGate", asl="approval_gate.asl.json",
                                  name=f"countersign-{config.stage}-approval-gate",
                                  functions={"Prepare": prepare, "RequestReview": request, "Conclude": conclude},
-                                 retain_logs=prod)
+                                 retain_logs=prod, max_human_gates=config.max_human_gates)
         self.workflow.state_machine.grant_task_response(dispatcher)
 
         self.dead_letters = sqs.Queue(self, "DispatchDeadLetters", encryption=sqs.QueueEncryption.KMS,

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from countersign.asl import DEFAULT_MAX_GATES
 from countersign.policy import build_document
 from countersign.validation import SchemaError
 
@@ -39,6 +40,7 @@ class Config:
     audit_lock_mode: str                # COMPLIANCE | GOVERNANCE
     review_base_url: str | None
     powertools_layer_version: int
+    max_human_gates: int = DEFAULT_MAX_GATES   # the checkpoint budget per workflow path (1–3)
 
     @property
     def is_production(self) -> bool:
@@ -85,8 +87,11 @@ class Config:
         base_url = value("review_base_url")
         if base_url is not None and not str(base_url).startswith("https://"):
             raise ConfigError("context review_base_url: must be an https:// URL")
+        max_gates = _int(value("max_human_gates", DEFAULT_MAX_GATES), "max_human_gates")
+        if not 1 <= max_gates <= 3:
+            raise ConfigError("context max_human_gates: the checkpoint budget is 1 to 3 human gates per path")
         return cls(stage, reviewers, policy, retention, lock_mode, base_url,
-                   _int(value("powertools_layer_version", 27), "powertools_layer_version"))
+                   _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates)
 
 
 def _int(raw: Any, key: str) -> int:

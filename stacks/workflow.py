@@ -6,6 +6,7 @@ definition, so every function the ASL calls is granted explicitly.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aws_cdk import RemovalPolicy
@@ -14,14 +15,18 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from countersign.asl import check_budget
+
 ASL_DIR = Path(__file__).resolve().parent.parent / "statemachines"
 
 
 class Workflow(Construct):
-    def __init__(self, scope: Construct, cid: str, *, asl: str, name: str,
-                 functions: dict[str, lambda_.IFunction], retain_logs: bool) -> None:
+    def __init__(self, scope: Construct, cid: str, *, asl: str | Path, name: str,
+                 functions: dict[str, lambda_.IFunction], retain_logs: bool, max_human_gates: int) -> None:
         super().__init__(scope, cid)
         self.asl_path = ASL_DIR / asl
+        # The seed's checkpoint budget, checked on the ASL itself: synth fails naming the path.
+        check_budget(json.loads(self.asl_path.read_text()), max_human_gates, name=self.asl_path.name)
         log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR,
                                   removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY)
         self.state_machine = sfn.StateMachine(

@@ -39,6 +39,7 @@ def test_python_app_py_synthesizes_nag_clean_without_an_account(tmp_path):
     ("stage=prod", "stage prod needs audit_lock_mode COMPLIANCE"),
     ("audit_lock_mode=SOMETIMES", "COMPLIANCE or GOVERNANCE"),
     ('reviewers=[{"id": "Alice!", "email": "a@example.com"}]', "must match"),
+    ("max_human_gates=4", "1 to 3 human gates per path"),
 ])
 def test_bad_configuration_fails_synth_with_a_precise_message(tmp_path, override, message):
     args = ["-c", override]
@@ -63,3 +64,25 @@ def test_an_unacknowledged_nag_finding_fails_synth(tmp_path):
         app.synth()
     report = (tmp_path / "validation-report.json").read_text()
     assert "AwsSolutions-SQS2" in report and "Countersign-nagcheck/Unencrypted" in report
+
+
+def test_a_workflow_over_the_checkpoint_budget_fails_synth_naming_the_path(tmp_path):
+    import aws_cdk as cdk
+    from aws_cdk import aws_lambda as lambda_
+
+    from countersign.asl import CheckpointBudgetExceeded
+    from stacks.workflow import Workflow
+
+    gate = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {"FunctionName": "${AskFunctionArn}", "Payload": {"t.$": "$$.Task.Token"}}}
+    states = {f"Gate{i}": {**gate, "Next": f"Gate{i + 1}"} for i in range(1, 4)}
+    states["Gate4"] = {**gate, "End": True}
+    asl = tmp_path / "four_gates.asl.json"
+    asl.write_text(json.dumps({"StartAt": "Gate1", "States": states}))
+    stack = cdk.Stack(cdk.App(), "Budget")
+    ask = lambda_.Function(stack, "Ask", runtime=lambda_.Runtime.PYTHON_3_14, handler="x.handler",
+                           code=lambda_.Code.from_inline("def handler(e, c): pass"))
+    with pytest.raises(CheckpointBudgetExceeded) as refused:
+        Workflow(stack, "Over", asl=asl, name="over", functions={"Ask": ask}, retain_logs=False, max_human_gates=3)
+    assert "four_gates.asl.json" in str(refused.value)
+    assert "4 gates (Gate1, Gate2, Gate3, Gate4): Gate1 → Gate2 → Gate3 → Gate4" in str(refused.value)
