@@ -63,7 +63,7 @@ class DynamoReviewStore:
             "reviewers": {"L": [{"S": r} for r in review.reviewers]},
             "deadline": {"N": deadline}, "expires_at": {"N": str(review.deadline + 30 * 86400)},
             "reason": {"S": review.reason}, "task_token": {"S": review.task_token},
-            "execution_arn": {"S": review.case.execution.arn},
+            "execution_arn": {"S": review.case.execution.arn}, "mode": {"S": review.mode},
         }
         writes: list[dict[str, Any]] = [{"Put": {
             "TableName": self.table, "Item": item,
@@ -143,6 +143,7 @@ def review_from_item(item: dict[str, Any]) -> Review:
         reason=item["reason"]["S"],
         task_token=item["task_token"]["S"],
         decision=Decision.from_dict(json.loads(decision)) if decision else None,
+        mode=item.get("mode", {}).get("S", "review"),
     )
 
 

@@ -40,7 +40,7 @@ class Case:
     execution: Execution
     review_id: str
     route: str = "pending"
-    extra: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)   # what the Choice state routes on
 
     @property
     def action(self) -> dict[str, Any]:
@@ -57,6 +57,7 @@ class Case:
             "execution": {"arn": self.execution.arn, "name": self.execution.name,
                           "started_at": self.execution.started_at},
             "review_id": self.review_id,
+            "facts": self.facts,
         }
 
     @classmethod
@@ -68,6 +69,7 @@ class Case:
             execution=Execution(ex["arn"], ex["name"], ex["started_at"]),
             review_id=state["review_id"],
             route=state.get("route", "pending"),
+            facts=state.get("facts", {}),
         )
 
     def audit_fields(self) -> dict[str, Any]:
@@ -80,8 +82,10 @@ class Case:
             "action_summary": self.action["summary"],
             "confidence": self.confidence,
             "route": self.route,
+            "facts": self.facts,
             "policy": {"version": self.rules.version,
                        "auto_approve_threshold": self.rules.auto_approve_threshold,
+                       "veto_threshold": self.rules.veto_threshold,
                        "review_timeout_seconds": self.rules.review_timeout_seconds},
             "model": self.proposal.get("model"),
             "requested_by": self.proposal.get("requested_by"),

@@ -1,7 +1,8 @@
 """The approval gate's workflow steps: prepare, request a review, dispatch a decision, conclude.
 
 Each function is what one Lambda does, minus the event parsing; ``Deps`` carries the adapters.
-Routing is not here: the workflow's Choice state decides, and these steps only act on its choice.
+Routing is not here: the workflow's Choice state decides; these steps establish the facts it
+routes on (``routing.facts``) and act on its choice.
 """
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from .audit import AuditStore
 from .case import Case, Execution, new_review_id
 from .links import Mac, review_url, sign
 from .notify import Notifier, review_email, subject
-from .policy import escalation_reason
 from .proposal import InvalidProposal, check
 from .reviews import DECIDED, DISPATCHED, EXPIRED, PENDING, Review, ReviewStore
+from .routing import KILL_OFF, expected_route, facts
+
+MODES = {"human_review": "review", "veto_window": "veto"}   # the workflow's route → the review's mode
 
 
 @dataclass
@@ -28,14 +31,15 @@ class Deps:
     notifier: Notifier | None = None
     callbacks: Any = None
     load_policy: Callable[[], dict[str, Any]] | None = None
+    load_kill_switch: Callable[[], str] = lambda: KILL_OFF
     reviewers: tuple[str, ...] = ()
     review_base_url: str = ""
     clock: Callable[[], float] = time.time
 
 
 def prepare(proposal: Any, execution: dict[str, str], deps: Deps) -> dict[str, Any]:
-    """Validate the proposal and attach its rules; a refusal is audited and returned, not raised,
-    so the workflow's Choice state can end the execution on it."""
+    """Validate the proposal, attach its rules and routing facts. A refusal is audited and
+    returned, not raised, so the workflow's Choice state ends the execution on it."""
     ex = Execution(execution["Id"], execution["Name"], execution["StartTime"])
     try:
         rules = check(proposal, deps.load_policy(), list(deps.reviewers))
@@ -45,25 +49,32 @@ def prepare(proposal: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
             "actor": "system:prepare", "reason": "invalid proposal", "errors": exc.errors,
         })
         return {"refusal": {"reason": "invalid proposal", "errors": exc.errors}}
-    case = Case(proposal, rules, ex, new_review_id(), route="received")
-    audit.append(deps.audit, ex.audit_stream, "proposal_received",
-                 {**case.audit_fields(), "actor": "system:prepare", "proposal": proposal})
+    route_facts = facts(proposal, rules, ex.arn, deps.load_kill_switch())
+    case = Case(proposal, rules, ex, new_review_id(), route="received", facts=route_facts)
+    route, reason = expected_route(case.confidence, rules, route_facts)
+    event = "refused_request" if route == "halted" else "proposal_received"
+    audit.append(deps.audit, ex.audit_stream, event, {
+        **case.audit_fields(), "actor": "system:prepare", "proposal": proposal,
+        "expected_route": route, "route_reason": reason})
     return case.to_state()
 
 
-def request_review(state: dict[str, Any], task_token: str, deps: Deps) -> dict[str, Any]:
-    """Store the pending review (the token stays in DynamoDB), mail each reviewer their own link."""
-    case = Case.from_state({**state, "route": "human_review"})
-    deadline = int(deps.clock()) + case.rules.review_timeout_seconds
-    reason = escalation_reason(case.confidence, case.rules)
-    review = Review(case.review_id, PENDING, case, case.rules.reviewers, deadline, reason, task_token)
+def request_review(state: dict[str, Any], task_token: str, route: str, deps: Deps) -> dict[str, Any]:
+    """Store the pending review (the token stays in DynamoDB), mail each reviewer their own link.
+    ``route`` is the Choice state's: a human review, or a veto window (HOTL)."""
+    case = Case.from_state({**state, "route": route})
+    window = case.rules.veto_window_seconds if route == "veto_window" else case.rules.review_timeout_seconds
+    deadline = int(deps.clock()) + window
+    _, reason = expected_route(case.confidence, case.rules, case.facts)
+    review = Review(case.review_id, PENDING, case, case.rules.reviewers, deadline, reason, task_token,
+                    mode=MODES[route])
     deps.reviews.create(review)
     for reviewer in review.reviewers:
         token = sign(deps.mac, case.review_id, reviewer, deadline)
         url = review_url(deps.review_base_url, case.review_id, token)
-        deps.notifier.send(reviewer, subject(case), review_email(case, reason, url, deadline))
+        deps.notifier.send(reviewer, subject(case, review.mode), review_email(case, reason, url, deadline, review.mode))
     record = audit.append(deps.audit, case.execution.audit_stream, "review_requested", {
-        **case.audit_fields(), "actor": "system:request", "reason": reason,
+        **case.audit_fields(), "actor": "system:request", "reason": reason, "mode": review.mode,
         "reviewers": list(review.reviewers), "deadline": deadline,
     })
     return {"review_id": case.review_id, "notified": list(review.reviewers), "audit_seq": record["seq"]}
@@ -77,12 +88,12 @@ def dispatch(review: Review, deps: Deps) -> str:
     current = deps.reviews.get(review.review_id)
     if current is not None and current.status == DISPATCHED:
         return "duplicate"   # a redelivered stream record: the workflow already has this decision
-    case, decision = Case.from_state({**review.case.to_state(), "route": "human_review"}), review.decision
+    case, decision = review.case, review.decision
     stream = case.execution.audit_stream
     audit.append(deps.audit, stream, "decision_recorded", {
         **case.audit_fields(), "actor": f"reviewer:{decision.reviewer}", "reviewer": decision.reviewer,
-        "decision": decision.outcome, "rationale": decision.rationale, "diff": decision.diff,
-        "decided_at": decision.decided_at, "final_action": decision.final_action,
+        "mode": review.mode, "decision": decision.outcome, "rationale": decision.rationale,
+        "diff": decision.diff, "decided_at": decision.decided_at, "final_action": decision.final_action,
     })
     delivered = deps.callbacks.deliver(review.task_token, decision)
     if not delivered:
@@ -96,27 +107,37 @@ def dispatch(review: Review, deps: Deps) -> str:
 
 
 def conclude(state: dict[str, Any], mode: str, deps: Deps) -> dict[str, Any]:
-    """Write the closing audit record and return the verdict, the execution's output."""
-    route = "auto" if mode == "auto" else "human_review"
+    """Write the closing audit record and return the verdict, the execution's output.
+
+    ``mode`` is the workflow state that concludes: auto, decided, expired (no human decision by
+    the deadline: refused) or unvetoed (the veto window closed: the action proceeds)."""
+    route = {"auto": "auto", "unvetoed": "veto_window"}.get(mode, "human_review")
     case = Case.from_state({**state, "route": route})
-    stream = case.execution.audit_stream
     reviewers: list[dict[str, Any]] = []
-    rationale = None
+    rationale, note = None, None
     if mode == "auto":
         outcome, final_action, event = "auto_approved", case.action, "auto_approved"
+    elif mode == "unvetoed":
+        deps.reviews.transition(case.review_id, PENDING, EXPIRED)
+        outcome, final_action, event = "auto_approved", case.action, "auto_approved"
+        note = "the veto window closed without a veto: the action proceeds"
     elif mode == "expired":
         deps.reviews.transition(case.review_id, PENDING, EXPIRED)
         outcome, final_action, event = "expired", None, "expired"
+        note = "no decision before the deadline: refused (fail closed)"
     else:
-        decision = deps.reviews.get(case.review_id).decision
-        outcome, final_action, event = decision.outcome, decision.final_action, "verdict_issued"
+        review = deps.reviews.get(case.review_id)
+        decision = review.decision
+        route = {"review": "human_review", "veto": "veto_window"}[review.mode]
+        case = Case.from_state({**state, "route": route})
+        vetoed = review.mode == "veto" and decision.outcome == "rejected"
+        outcome, final_action, event = ("vetoed" if vetoed else decision.outcome), decision.final_action, "verdict_issued"
         rationale = decision.rationale
-        reviewers = [{"id": decision.reviewer, "decision": decision.outcome,
+        reviewers = [{"id": decision.reviewer, "decision": outcome,
                       "rationale": decision.rationale, "decided_at": decision.decided_at}]
-    record = audit.append(deps.audit, stream, event, {
+    record = audit.append(deps.audit, case.execution.audit_stream, event, {
         **case.audit_fields(), "actor": "system:conclude", "outcome": outcome,
-        "final_action": final_action,
-        **({"note": "no decision before the deadline: refused (fail closed)"} if mode == "expired" else {}),
+        "final_action": final_action, **({"note": note} if note else {}),
     })
     return {
         "outcome": outcome,
@@ -125,7 +146,7 @@ def conclude(state: dict[str, Any], mode: str, deps: Deps) -> dict[str, Any]:
         "rationale": rationale,
         "route": route,
         "policy_version": case.rules.version,
-        "review_id": case.review_id if route == "human_review" else None,
-        "audit": {"bucket": deps.audit_bucket, "stream": stream, "records": record["seq"],
-                  "head": record["hash"]},
+        "review_id": case.review_id if route != "auto" else None,
+        "audit": {"bucket": deps.audit_bucket, "stream": case.execution.audit_stream,
+                  "records": record["seq"], "head": record["hash"]},
     }

@@ -25,27 +25,32 @@ def clip(text: str, limit: int, ellipsis: str = "…") -> str:
     return text if len(text) <= limit else text[: limit - len(ellipsis)] + ellipsis
 
 
-def subject(case: Case) -> str:
+def subject(case: Case, mode: str = "review") -> str:
     ascii_only = "".join(c if 32 <= ord(c) < 127 else "?" for c in case.action["summary"])
-    return clip(f"[Countersign] Review needed: {ascii_only}", 99, ellipsis="...")
+    what = "Veto window open" if mode == "veto" else "Review needed"
+    return clip(f"[Countersign] {what}: {ascii_only}", 99, ellipsis="...")
 
 
 def deadline_text(deadline: int) -> str:
     return datetime.fromtimestamp(deadline, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def review_email(case: Case, reason: str, url: str, deadline: int) -> str:
+def review_email(case: Case, reason: str, url: str, deadline: int, mode: str = "review") -> str:
+    veto = mode == "veto"
     return "\n".join([
-        "A proposed AI action is waiting for your decision.",
+        "A proposed AI action will proceed unless you veto it." if veto
+        else "A proposed AI action is waiting for your decision.",
         "",
         f"Action type:  {case.action['type']}",
         f"Summary (written by the AI, unverified): {clip(case.action['summary'], 500)}",
         f"Confidence:   {case.confidence:.2f}",
         f"Why you:      {reason}",
         f"Requested by: {clip(str(case.proposal.get('requested_by', 'unknown')), 256)}",
-        f"Decide by:    {deadline_text(deadline)} (no decision by then means the action is refused)",
+        (f"Proceeds at:  {deadline_text(deadline)} unless vetoed before then" if veto else
+         f"Decide by:    {deadline_text(deadline)} (no decision by then means the action is refused)"),
         "",
-        "Open the case to read the AI's reasoning and evidence, then approve, modify or reject:",
+        ("Open the case to read the AI's reasoning and evidence, and veto it if it is wrong:" if veto else
+         "Open the case to read the AI's reasoning and evidence, then approve, modify or reject:"),
         url,
         "",
         "This link is yours alone; opening it changes nothing. Do not forward it.",

@@ -2,17 +2,21 @@
 
 The policy document is built from CDK context at synth time, validated against
 ``schemas/policy.v1.json``, stored in SSM and read by the workflow at run time. Its version is a
-hash of its content, so every audit record names exactly the rules that applied.
+hash of its content, so every audit record names exactly the rules that applied. Each action type
+inherits ``default`` and overrides what it needs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from . import canonical
 from .validation import SchemaError, load_schema, validate
 
 POLICY_SCHEMA = "policy.v1.json"
+RISKS = ("low", "medium", "high", "critical")
+DEFAULTS = {"risk": "medium", "reversible": False, "always_human": ["high", "critical"],
+            "veto_threshold": None, "veto_window_seconds": 3600, "spot_check_rate": 0.0}
 
 
 class UnknownActionType(ValueError):
@@ -29,8 +33,16 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str]) -> dict[st
                               f"{_path(scope)}.reviewers")
         if "parameters" in rules:
             _check_parameters_schema(scope, rules["parameters"])
+        merged = {**DEFAULTS, **policy["default"], **rules}
+        if merged["veto_threshold"] is not None and merged["veto_threshold"] >= merged["auto_approve_threshold"]:
+            raise SchemaError(f"policy {scope}: veto_threshold must be below auto_approve_threshold",
+                              f"{_path(scope)}.veto_threshold")
     body = {"default": policy["default"], "action_types": policy["action_types"]}
     return {**body, "version": canonical.sha256(body)[:12]}
+
+
+def _path(scope: str) -> str:
+    return "$.default" if scope == "default" else f"$.action_types.{scope}"
 
 
 def _check_parameters_schema(scope: str, schema: dict[str, Any]) -> None:
@@ -43,13 +55,12 @@ def _check_parameters_schema(scope: str, schema: dict[str, Any]) -> None:
                           f"{_path(scope)}.parameters") from None
 
 
-def _path(scope: str) -> str:
-    return "$.default" if scope == "default" else f"$.action_types.{scope}"
-
-
 @dataclass(frozen=True)
 class Rules:
-    """The policy as it applies to one action type (default merged with the type's overrides)."""
+    """The policy as it applies to one action type (default merged with the type's overrides).
+
+    Its snapshot travels in the workflow state; the Choice state compares against these names.
+    """
 
     action_type: str
     version: str
@@ -57,29 +68,35 @@ class Rules:
     review_timeout_seconds: int
     reviewers: tuple[str, ...]
     parameters: dict[str, Any]
+    risk: str = "medium"
+    reversible: bool = False
+    always_human: tuple[str, ...] = ("high", "critical")
+    veto_threshold: float | None = None
+    veto_window_seconds: int = 3600
+    spot_check_rate: float = 0.0
 
     def snapshot(self) -> dict[str, Any]:
-        """The state the workflow carries; the Choice state compares against these field names."""
-        return {
-            "action_type": self.action_type,
-            "version": self.version,
-            "auto_approve_threshold": self.auto_approve_threshold,
-            "review_timeout_seconds": self.review_timeout_seconds,
-            "reviewers": list(self.reviewers),
-            "parameters": self.parameters,
-        }
+        snap = asdict(self)
+        snap.update(reviewers=list(self.reviewers), always_human=list(self.always_human))
+        if self.veto_threshold is None:
+            del snap["veto_threshold"]          # absent, so the Choice's IsPresent test is false
+        return snap
 
     @classmethod
     def from_snapshot(cls, snap: dict[str, Any]) -> "Rules":
-        return cls(snap["action_type"], snap["version"], float(snap["auto_approve_threshold"]),
-                   int(snap["review_timeout_seconds"]), tuple(snap["reviewers"]), snap.get("parameters") or {})
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in snap.items() if k in known}
+        values["reviewers"] = tuple(values["reviewers"])
+        values["always_human"] = tuple(values.get("always_human", cls.always_human))
+        values.setdefault("parameters", {})
+        return cls(**values)
 
 
 def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[str]) -> Rules:
     if action_type not in document["action_types"]:
         known = ", ".join(sorted(document["action_types"]))
         raise UnknownActionType(f"unknown action type {action_type!r}; this stack accepts: {known}")
-    merged = {**document["default"], **document["action_types"][action_type]}
+    merged = {**DEFAULTS, **document["default"], **document["action_types"][action_type]}
     return Rules(
         action_type=action_type,
         version=document["version"],
@@ -87,20 +104,10 @@ def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[st
         review_timeout_seconds=int(merged["review_timeout_seconds"]),
         reviewers=tuple(merged.get("reviewers") or all_reviewers),
         parameters=merged.get("parameters") or {"type": "object"},
+        risk=merged["risk"],
+        reversible=bool(merged["reversible"]),
+        always_human=tuple(merged["always_human"]),
+        veto_threshold=None if merged["veto_threshold"] is None else float(merged["veto_threshold"]),
+        veto_window_seconds=int(merged["veto_window_seconds"]),
+        spot_check_rate=float(merged["spot_check_rate"]),
     )
-
-
-def escalation_reason(confidence: float, rules: Rules) -> str:
-    """Why a proposal reached a human, in words a reviewer and an auditor can read.
-
-    The routing itself happens in the workflow's Choice state; this mirrors it for display, and
-    a test holds the two to the same answer at every boundary.
-    """
-    threshold = f"{rules.auto_approve_threshold:g}"
-    if confidence >= rules.auto_approve_threshold:
-        return f"confidence {confidence:g} meets the auto-approve threshold {threshold}"
-    return f"confidence {confidence:g} is below the auto-approve threshold {threshold} for {rules.action_type}"
-
-
-def expected_route(confidence: float, rules: Rules) -> str:
-    return "auto" if confidence >= rules.auto_approve_threshold else "human_review"

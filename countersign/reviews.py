@@ -56,6 +56,7 @@ class Review:
     reason: str
     task_token: str
     decision: Decision | None = None
+    mode: str = "review"           # review: a human decides; veto: it proceeds at the deadline unless vetoed
 
 
 class ReviewStore(Protocol):
@@ -71,6 +72,8 @@ def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_a
     choice = (form.get("decision") or "").strip()
     if choice not in CHOICES:
         raise DecisionRefused(400, "choose approve, modify or reject")
+    if review.mode == "veto" and choice == "modify":
+        raise DecisionRefused(400, "in a veto window you can let the action proceed or veto it, not modify it")
     rationale = (form.get("rationale") or "").strip()
     if len(rationale) > MAX_RATIONALE:
         raise DecisionRefused(400, f"the rationale is limited to {MAX_RATIONALE} characters")

@@ -1,6 +1,6 @@
 """Wiring for Lambda: build the adapters a handler needs from its environment, once, at init.
 
-Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER,
+Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
 REVIEWERS (comma-separated ids), REVIEW_BASE_URL. Only the clients a handler asks for are made.
 """
 from __future__ import annotations
@@ -22,6 +22,14 @@ def _policy_loader():
     return lambda: parameters.get_parameter(name, transform="json", max_age=max_age)
 
 
+def _kill_switch_loader():
+    from aws_lambda_powertools.utilities import parameters
+
+    name = os.environ["KILL_SWITCH_PARAMETER"]
+    # a stop button must act within seconds; reading it fails closed (the step errors)
+    return lambda: parameters.get_parameter(name, max_age=int(os.environ.get("KILL_SWITCH_CACHE_SECONDS", "5")))
+
+
 def build_deps(*needs: str) -> Deps:
     """``needs`` is a subset of: reviews, links, notify, callbacks, policy (audit is always made)."""
     env = os.environ
@@ -36,6 +44,7 @@ def build_deps(*needs: str) -> Deps:
         extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
     if "policy" in needs:
         extra["load_policy"] = _policy_loader()
+        extra["load_kill_switch"] = _kill_switch_loader()
     return Deps(
         audit=S3AuditStore(boto3.client("s3"), env["AUDIT_BUCKET"]),
         audit_bucket=env["AUDIT_BUCKET"],

@@ -45,6 +45,11 @@ class ApprovalGate(Construct):
             self, "Policy", parameter_name=f"/countersign/{config.stage}/policy", string_value=policy_json,
             description=f"Countersign oversight policy {config.policy['version']}",
             tier=ssm.ParameterTier.ADVANCED if len(policy_json) > SSM_STANDARD_LIMIT else ssm.ParameterTier.STANDARD)
+        # The stop button (EU AI Act Art. 14(4)(e)): off | human | halt, flipped with `countersign kill-switch`.
+        self.kill_switch = ssm.StringParameter(
+            self, "KillSwitch", parameter_name=f"/countersign/{config.stage}/kill-switch", string_value="off",
+            allowed_pattern="^(off|human|halt)$",
+            description="Countersign kill switch: off, human (every action to a human) or halt (refuse new actions)")
 
         fns = Functions(self, "Functions", powertools_layer_version=config.powertools_layer_version,
                         retain_logs=prod)
@@ -53,6 +58,8 @@ class ApprovalGate(Construct):
         link_env = {"LINK_KEY_ID": self.link_key.key_arn}
         prepare = fns.add("Prepare", "lambdas.prepare.handler", description="Validate proposal, attach policy",
                           environment={**audit_env, "POLICY_PARAMETER": self.policy.parameter_name,
+                                       "KILL_SWITCH_PARAMETER": self.kill_switch.parameter_name,
+                                       "KILL_SWITCH_CACHE_SECONDS": "5",
                                        "REVIEWERS": ",".join(config.reviewer_ids)})
         review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
                             description="Review page and decisions", environment={**audit_env, **store_env, **link_env})
@@ -71,6 +78,7 @@ class ApprovalGate(Construct):
         for fn in (prepare, review_fn, request, conclude, dispatcher):
             self.audit.grant_append(fn)
         self.policy.grant_read(prepare)
+        self.kill_switch.grant_read(prepare)
         self.reviews.grant(request, "dynamodb:PutItem")
         self.reviews.grant(review_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
         self.reviews.grant(conclude, "dynamodb:GetItem", "dynamodb:UpdateItem")

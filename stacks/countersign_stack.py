@@ -20,6 +20,7 @@ class CountersignStack(Stack):
             "ReviewsTableName": self.gate.reviews.table.table_name,
             "ReviewTopicArn": self.gate.notifications.topic.topic_arn,
             "PolicyParameterName": self.gate.policy.parameter_name,
+            "KillSwitchParameterName": self.gate.kill_switch.parameter_name,
             "DeadLetterQueueUrl": self.gate.dead_letters.queue_url,
         }
         for name, value in outputs.items():

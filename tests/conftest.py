@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 TEST_CONTEXT = {
     "stage": "test",
     "policy": {
-        "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600},
+        "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600, "risk": "medium",
+                    "reversible": True},
         "action_types": {
             "refund.issue": {
                 "parameters": {
@@ -25,6 +26,10 @@ TEST_CONTEXT = {
                                    "amount": {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
                                    "currency": {"enum": ["USD", "EUR", "GBP"]}}}},
             "quick.timeout": {"review_timeout_seconds": 2},
+            "notice.send": {"veto_threshold": 0.7, "veto_window_seconds": 2},
+            "payout.risky": {"risk": "high"},
+            "wipe.irreversible": {"reversible": False},
+            "sample.everything": {"spot_check_rate": 1.0},
         },
     },
 }

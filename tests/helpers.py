@@ -12,8 +12,8 @@ REFUND = {
     "action": {"type": "refund.issue", "summary": "Refund $420 to customer 1182",
                "parameters": {"customer_id": "1182", "amount": 420, "currency": "USD"}},
     "confidence": 0.72,
-    "risk": "high",
-    "reversible": False,
+    "risk": "medium",          # so that confidence alone routes it (risk and reversibility have their own tests)
+    "reversible": True,
     "reasoning": "Duplicate charge on 2026-11-20 matches order 5531.",
     "evidence": [{"label": "order", "value": "5531", "url": "https://shop.example/orders/5531"}],
     "model": {"id": "refund-agent", "version": "2026.11.2"},

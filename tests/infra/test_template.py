@@ -47,10 +47,12 @@ def test_the_gate_blocks_on_a_task_token_with_a_policy_timeout_and_fails_closed(
     assert gate["TimeoutSecondsPath"] == "$.policy.review_timeout_seconds"
     assert gate["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
     assert {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.callback", "Next": "Expired"} in gate["Catch"]
-    route = states["Route"]["Choices"][1]
-    assert route == {"Variable": "$.proposal.confidence",
-                     "NumericGreaterThanEqualsPath": "$.policy.auto_approve_threshold", "Next": "AutoApprove"}
-    assert states["Refused"]["Type"] == "Fail"
+    assert {"Variable": "$.proposal.confidence", "NumericGreaterThanEqualsPath": "$.policy.auto_approve_threshold",
+            "Next": "AutoApprove"} in states["Route"]["Choices"]
+    assert states["Refused"]["Type"] == "Fail" and states["Halted"]["Error"] == "Countersign.Halted"
+    veto = states["VetoWindow"]
+    assert veto["Resource"] == gate["Resource"] and veto["TimeoutSecondsPath"] == "$.policy.veto_window_seconds"
+    assert {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.callback", "Next": "Unvetoed"} in veto["Catch"]
 
 
 def test_state_machine_may_invoke_its_three_functions_and_nothing_else(template):
@@ -158,8 +160,10 @@ def test_lambdas_use_the_current_runtime_powertools_layer_tracing_and_explicit_l
 
 
 def test_policy_parameter_holds_the_validated_policy_with_its_version(template, synthesized):
-    props = only(template, "AWS::SSM::Parameter")
-    assert props["Name"] == "/countersign/test/policy"
+    params = {p["Properties"]["Name"]: p["Properties"] for p in resources(template, "AWS::SSM::Parameter").values()}
+    assert params["/countersign/test/kill-switch"]["Value"] == "off"
+    assert params["/countersign/test/kill-switch"]["AllowedPattern"] == "^(off|human|halt)$"
+    props = params["/countersign/test/policy"]
     policy = json.loads(props["Value"])
     assert len(policy["version"]) == 12 and "refund.issue" in policy["action_types"]
 
@@ -167,4 +171,4 @@ def test_policy_parameter_holds_the_validated_policy_with_its_version(template, 
 def test_outputs_let_clients_find_the_stack(template):
     assert set(template.find_outputs("*")) >= {"StateMachineArn", "ReviewApiUrl", "AuditBucketName",
                                                "ReviewsTableName", "ReviewTopicArn", "PolicyParameterName",
-                                               "DeadLetterQueueUrl"}
+                                               "KillSwitchParameterName", "DeadLetterQueueUrl"}

@@ -30,7 +30,7 @@ def test_pending_review_shows_the_case_and_a_decision_form():
     assert 'action="/prod/reviews/rv-0123456789abcdef0123/decision"' in html
     assert '<input type="hidden" name="t" value="v1.alice.1795514400.tok">' in html
     assert all(f'value="{v}"' in html for v in ("approve", "modify", "reject"))
-    assert "Reversible (declared)</dt><dd>no</dd>" in html and "TASK-TOKEN-SECRET" not in html
+    assert "Reversible (declared)</dt><dd>yes</dd>" in html and "TASK-TOKEN-SECRET" not in html
 
 
 @pytest.mark.parametrize("field,changes", [

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from countersign.policy import Rules, UnknownActionType, build_document, escalation_reason, expected_route, rules_for
+from countersign.policy import Rules, UnknownActionType, build_document, rules_for
+from countersign.routing import expected_route, facts
 from countersign.proposal import InvalidProposal, check, check_shape, execution_name
 from countersign.validation import SchemaError
 from tests.unit.builders import REVIEWERS, policy_document, policy_source, refund
@@ -100,19 +101,26 @@ def test_unknown_action_type_lists_the_accepted_ones():
                                  "access.grant, deploy.production, email.bulk_send, refund.issue")
 
 
+def reversible(rules: Rules) -> Rules:
+    import dataclasses
+
+    return dataclasses.replace(rules, reversible=True)
+
+
 @pytest.mark.parametrize("confidence,route", [(0.0, "human_review"), (0.9499, "human_review"),
                                               (0.95, "auto"), (0.951, "auto"), (1.0, "auto")])
 def test_route_and_reason_agree_at_the_threshold(confidence, route):
-    rules = rules_for(policy_document(), "refund.issue", REVIEWERS)
-    assert expected_route(confidence, rules) == route
-    reason = escalation_reason(confidence, rules)
+    rules = reversible(rules_for(policy_document(), "refund.issue", REVIEWERS))
+    found, reason = expected_route(confidence, rules, facts({}, rules, "arn:x", "off"))
+    assert found == route
     assert ("meets the auto-approve threshold 0.95" in reason) == (route == "auto")
     assert reason.endswith("for refund.issue") == (route == "human_review")
 
 
 def test_threshold_one_only_auto_approves_certainty():
-    rules = rules_for(policy_document(), "deploy.production", REVIEWERS)
-    assert [expected_route(c, rules) for c in (0.99, 1.0)] == ["human_review", "auto"]
+    rules = reversible(rules_for(policy_document(), "deploy.production", REVIEWERS))
+    route_facts = facts({}, rules, "arn:x", "off")
+    assert [expected_route(c, rules, route_facts)[0] for c in (0.99, 1.0)] == ["human_review", "auto"]
 
 
 def test_valid_proposal_returns_its_rules():
