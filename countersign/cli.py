@@ -1,8 +1,8 @@
 """``countersign``: submit proposals and wait for verdicts, check executions, run the sandbox.
 
 Exit codes of ``submit`` (and ``status`` of a finished execution): 0 approved, modified or
-auto-approved; 2 rejected or vetoed; 3 expired or ``--timeout`` reached; 4 invalid proposal;
-1 any other error.
+auto-approved; 2 rejected, vetoed or halted by the kill switch; 3 expired or ``--timeout``
+reached; 4 invalid proposal; 1 any other error.
 """
 from __future__ import annotations
 
@@ -54,6 +54,14 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     _target_options(status)
     status.set_defaults(run=run_status)
+
+    kill = sub.add_parser("kill-switch", help="the stop button: send every action to a human, or halt them")
+    kill.add_argument("state", choices=["on", "off", "status"])
+    kill.add_argument("--mode", choices=["halt", "human"], default="halt",
+                      help="with on: halt refuses new actions (default); human sends all to a human")
+    kill.add_argument("--reason", default="", help="why, for the audit trail")
+    _target_options(kill)
+    kill.set_defaults(run=run_kill_switch)
 
     local = sub.add_parser("local", help="run the whole stack on this machine (moto), in the foreground")
     local.add_argument("--port", type=int, default=8000, help="review pages and outbox (default 8000)")
@@ -134,6 +142,20 @@ def run_status(args) -> int:
     code, verdict = client.verdict_of(described)
     _emit(args, verdict, _print_verdict)
     return code
+
+
+def run_kill_switch(args) -> int:
+    target = _target(args)
+    if args.state == "status":
+        mode = target.ssm.get_parameter(Name=target.outputs["KillSwitchParameterName"])["Parameter"]["Value"]
+        out.print({"off": "off: actions are routed by the policy", "human": "on (human): every action goes to a human",
+                   "halt": "on (halt): new actions are refused"}.get(mode, mode), markup=False)
+        return 0
+    mode = "off" if args.state == "off" else args.mode
+    record = client.set_kill_switch(target, mode, args.reason, args.endpoint, args.region or
+                                    ("us-east-1" if args.endpoint else None))
+    out.print(f"kill switch {record['from']} → {record['to']} (audited: {record['stream']})", markup=False)
+    return 0
 
 
 def run_local(args) -> int:

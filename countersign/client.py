@@ -133,4 +133,22 @@ def verdict_of(described: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return EXIT.get(verdict.get("outcome"), EXIT_ERROR), verdict
     error = described.get("error", described["status"])
     body = {"status": described["status"], "error": error, "cause": described.get("cause")}
-    return (EXIT_INVALID if error == "Countersign.InvalidProposal" else EXIT_ERROR), body
+    codes = {"Countersign.InvalidProposal": EXIT_INVALID, "Countersign.Halted": EXIT["rejected"]}
+    return codes.get(error, EXIT_ERROR), body
+
+
+def set_kill_switch(target: Target, mode: str, reason: str, endpoint: str | None, region: str | None) -> dict:
+    """Flip the kill switch and audit who flipped it, from what, to what, and why."""
+    from . import audit
+    from .aws import S3AuditStore
+
+    kwargs = {k: v for k, v in {"endpoint_url": endpoint, "region_name": region}.items() if v}
+    name = target.outputs["KillSwitchParameterName"]
+    before = target.ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    actor = boto3.client("sts", **kwargs).get_caller_identity()["Arn"]
+    target.ssm.put_parameter(Name=name, Value=mode, Overwrite=True)
+    store = S3AuditStore(boto3.client("s3", **kwargs), target.outputs["AuditBucketName"])
+    at = audit.now_iso()
+    stream = f"kill-switch/{at[:10].replace('-', '/')}/{at[11:23].replace(':', '').replace('.', '')}"
+    return audit.append(store, stream, "kill_switch_changed",
+                        {"actor": actor, "from": before, "to": mode, "reason": reason, "parameter": name})

@@ -26,8 +26,9 @@ def _kill_switch_loader():
     from aws_lambda_powertools.utilities import parameters
 
     name = os.environ["KILL_SWITCH_PARAMETER"]
+    max_age = int(os.environ.get("KILL_SWITCH_CACHE_SECONDS", "5"))
     # a stop button must act within seconds; reading it fails closed (the step errors)
-    return lambda: parameters.get_parameter(name, max_age=int(os.environ.get("KILL_SWITCH_CACHE_SECONDS", "5")))
+    return lambda: parameters.get_parameter(name, max_age=max_age, force_fetch=max_age == 0)
 
 
 def build_deps(*needs: str) -> Deps:
