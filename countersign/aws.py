@@ -113,6 +113,28 @@ class DynamoReviewStore:
             state = current.status.lower() if current else "gone"
             raise DecisionRefused(409, f"this review is already {state}; the first decision stands") from None
 
+    def approve(self, review_id: str, vote: dict[str, Any], now: int) -> list[dict[str, Any]]:
+        reviewer = vote["reviewer"]
+        try:
+            got = self.ddb.update_item(
+                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                UpdateExpression="ADD approvers :r SET votes = list_append(if_not_exists(votes, :none), :v)",
+                ConditionExpression="#s = :p AND deadline > :now AND "
+                                    "(attribute_not_exists(approvers) OR NOT contains(approvers, :id))",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":r": {"SS": [reviewer]}, ":id": {"S": reviewer},
+                                           ":v": {"L": [{"S": json.dumps(vote)}]}, ":none": {"L": []},
+                                           ":p": {"S": PENDING}, ":now": {"N": str(now)}},
+                ReturnValues="ALL_NEW")
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            current = self.get(review_id)
+            if current and current.status == PENDING and any(v["reviewer"] == reviewer for v in current.votes):
+                raise DecisionRefused(409, "you have already approved this action; it needs another reviewer's "
+                                           "approval, and one reviewer never counts twice") from None
+            state = current.status.lower() if current else "gone"
+            raise DecisionRefused(409, f"this review is already {state}; the first decision stands") from None
+        return [json.loads(v["S"]) for v in got["Attributes"]["votes"]["L"]]
+
     def transition(self, review_id: str, from_status: str, to_status: str) -> bool:
         try:
             self.ddb.update_item(
@@ -144,6 +166,7 @@ def review_from_item(item: dict[str, Any]) -> Review:
         task_token=item["task_token"]["S"],
         decision=Decision.from_dict(json.loads(decision)) if decision else None,
         mode=item.get("mode", {}).get("S", "review"),
+        votes=tuple(json.loads(v["S"]) for v in item.get("votes", {}).get("L", [])),
     )
 
 

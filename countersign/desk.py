@@ -5,7 +5,7 @@ under its own stream. Neither the link token nor the task token is ever logged o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from . import audit
@@ -56,6 +56,18 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
     decided_at = datetime.fromtimestamp(deps.clock(), timezone.utc).isoformat(timespec="seconds")
     try:
         decision = parse_decision(form, grant, review, decided_at.replace("+00:00", "Z"))
+        needed = review.case.rules.quorum
+        if decision.outcome == "approved" and needed > 1:
+            votes = deps.reviews.approve(review_id, decision.vote(), int(deps.clock()))
+            audit.append(deps.audit, review.case.execution.audit_stream, "vote_recorded", {
+                **review.case.audit_fields(), "actor": f"reviewer:{grant.reviewer}", **decision.vote(),
+                "approvals": len(votes), "quorum": needed}, event_key=f"vote_recorded.{grant.reviewer}")
+            if len(votes) < needed:
+                return Reply(200, message_page(200, "Approval recorded", f"Your approval is recorded: {len(votes)} "
+                                               f"of {needed} approvals. The action waits for the others.", back))
+            decision = replace(decision, votes=votes)
+        else:
+            decision = replace(decision, votes=[*review.votes, decision.vote()])
         deps.reviews.decide(review_id, decision, int(deps.clock()))
     except DecisionRefused as exc:
         _refuse(deps, request, exc.status, exc.message, {**claimed, "reviewer": grant.reviewer})

@@ -93,6 +93,7 @@ def dispatch(review: Review, deps: Deps) -> str:
     audit.append(deps.audit, stream, "decision_recorded", {
         **case.audit_fields(), "actor": f"reviewer:{decision.reviewer}", "reviewer": decision.reviewer,
         "mode": review.mode, "decision": decision.outcome, "rationale": decision.rationale,
+        "votes": decision.all_votes(),
         "diff": decision.diff, "decided_at": decision.decided_at, "final_action": decision.final_action,
     })
     delivered = deps.callbacks.deliver(review.task_token, decision)
@@ -133,8 +134,8 @@ def conclude(state: dict[str, Any], mode: str, deps: Deps) -> dict[str, Any]:
         vetoed = review.mode == "veto" and decision.outcome == "rejected"
         outcome, final_action, event = ("vetoed" if vetoed else decision.outcome), decision.final_action, "verdict_issued"
         rationale = decision.rationale
-        reviewers = [{"id": decision.reviewer, "decision": outcome,
-                      "rationale": decision.rationale, "decided_at": decision.decided_at}]
+        reviewers = [{"id": v["reviewer"], "decision": "vetoed" if vetoed and v["decision"] == "rejected" else v["decision"],
+                      "rationale": v["rationale"], "decided_at": v["decided_at"]} for v in decision.all_votes()]
     record = audit.append(deps.audit, case.execution.audit_stream, event, {
         **case.audit_fields(), "actor": "system:conclude", "outcome": outcome,
         "final_action": final_action, **({"note": note} if note else {}),

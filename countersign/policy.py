@@ -16,7 +16,7 @@ from .validation import SchemaError, load_schema, validate
 POLICY_SCHEMA = "policy.v1.json"
 RISKS = ("low", "medium", "high", "critical")
 DEFAULTS = {"risk": "medium", "reversible": False, "always_human": ["high", "critical"],
-            "veto_threshold": None, "veto_window_seconds": 3600, "spot_check_rate": 0.0}
+            "veto_threshold": None, "veto_window_seconds": 3600, "spot_check_rate": 0.0, "quorum": 1}
 
 
 class UnknownActionType(ValueError):
@@ -34,6 +34,10 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str]) -> dict[st
         if "parameters" in rules:
             _check_parameters_schema(scope, rules["parameters"])
         merged = {**DEFAULTS, **policy["default"], **rules}
+        available = len(merged.get("reviewers") or known_reviewers)
+        if merged["quorum"] > available:
+            raise SchemaError(f"policy {scope}: quorum {merged['quorum']} needs at least that many reviewers "
+                              f"(has {available})", f"{_path(scope)}.quorum")
         if merged["veto_threshold"] is not None and merged["veto_threshold"] >= merged["auto_approve_threshold"]:
             raise SchemaError(f"policy {scope}: veto_threshold must be below auto_approve_threshold",
                               f"{_path(scope)}.veto_threshold")
@@ -74,6 +78,7 @@ class Rules:
     veto_threshold: float | None = None
     veto_window_seconds: int = 3600
     spot_check_rate: float = 0.0
+    quorum: int = 1
 
     def snapshot(self) -> dict[str, Any]:
         snap = asdict(self)
@@ -110,4 +115,5 @@ def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[st
         veto_threshold=None if merged["veto_threshold"] is None else float(merged["veto_threshold"]),
         veto_window_seconds=int(merged["veto_window_seconds"]),
         spot_check_rate=float(merged["spot_check_rate"]),
+        quorum=int(merged["quorum"]),
     )

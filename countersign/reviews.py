@@ -7,7 +7,7 @@ a port; ``countersign.aws.DynamoReviewStore`` is the DynamoDB adapter.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from .case import Case
@@ -37,6 +37,7 @@ class Decision:
     final_action: dict[str, Any] | None
     diff: list[dict[str, Any]]
     decided_at: str
+    votes: list[dict[str, Any]] = field(default_factory=list)   # every reviewer's say, for quorums
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,6 +45,13 @@ class Decision:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Decision":
         return cls(**data)
+
+    def vote(self) -> dict[str, Any]:
+        return {"reviewer": self.reviewer, "decision": self.outcome, "rationale": self.rationale,
+                "decided_at": self.decided_at}
+
+    def all_votes(self) -> list[dict[str, Any]]:
+        return self.votes or [self.vote()]
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class Review:
     task_token: str
     decision: Decision | None = None
     mode: str = "review"           # review: a human decides; veto: it proceeds at the deadline unless vetoed
+    votes: tuple[dict[str, Any], ...] = ()   # approvals so far, when a quorum is needed
 
 
 class ReviewStore(Protocol):
@@ -65,6 +74,8 @@ class ReviewStore(Protocol):
     def decide(self, review_id: str, decision: Decision, now: int) -> None:
         """PENDING → DECIDED, atomically, only before the deadline; else raise DecisionRefused(409)."""
     def transition(self, review_id: str, from_status: str, to_status: str) -> bool: ...
+    def approve(self, review_id: str, vote: dict[str, Any], now: int) -> list[dict[str, Any]]:
+        """Count one reviewer's approval atomically (never twice); return all approvals so far."""
 
 
 def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_at: str) -> Decision:
@@ -74,6 +85,11 @@ def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_a
         raise DecisionRefused(400, "choose approve, modify or reject")
     if review.mode == "veto" and choice == "modify":
         raise DecisionRefused(400, "in a veto window you can let the action proceed or veto it, not modify it")
+    if choice != "reject" and grant.reviewer in proposers(review.case.proposal):
+        raise DecisionRefused(403, "you proposed this action, so you cannot approve it; another reviewer must")
+    if choice == "modify" and review.case.rules.quorum > 1:
+        raise DecisionRefused(400, f"this action needs {review.case.rules.quorum} approvals of the same action, "
+                                   "so it cannot be modified here; reject it with a rationale instead")
     rationale = (form.get("rationale") or "").strip()
     if len(rationale) > MAX_RATIONALE:
         raise DecisionRefused(400, f"the rationale is limited to {MAX_RATIONALE} characters")
@@ -95,6 +111,13 @@ def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_a
     elif choice == "reject":
         final_action = None
     return Decision(CHOICES[choice], grant.reviewer, rationale, final_action, diff, decided_at)
+
+
+def proposers(proposal: dict[str, Any]) -> set[str]:
+    """Who proposed it, as reviewer ids: ``requested_by`` may be ``carol``, ``user:carol`` or
+    ``reviewer:carol``. The proposer may withdraw (reject) but never approve their own proposal."""
+    by = str(proposal.get("requested_by") or "")
+    return {by, by.split(":", 1)[1]} if ":" in by else {by}
 
 
 def _parse_parameters(text: str) -> dict[str, Any]:

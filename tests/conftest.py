@@ -14,6 +14,8 @@ import pytest  # noqa: E402
 
 TEST_CONTEXT = {
     "stage": "test",
+    "reviewers": [{"id": "alice", "email": "alice@example.com"}, {"id": "bob", "email": "bob@example.com"},
+                  {"id": "carol", "email": "carol@example.com"}],
     "policy": {
         "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600, "risk": "medium",
                     "reversible": True},
@@ -30,6 +32,7 @@ TEST_CONTEXT = {
             "payout.risky": {"risk": "high"},
             "wipe.irreversible": {"reversible": False},
             "sample.everything": {"spot_check_rate": 1.0},
+            "two.person": {"quorum": 2},
         },
     },
 }

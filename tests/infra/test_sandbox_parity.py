@@ -66,7 +66,7 @@ def test_each_reviewer_is_subscribed_with_their_filter_and_a_dead_letter_queue(s
     for sub in subs:
         attrs = sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])["Attributes"]
         found[sub["Endpoint"]] = (json.loads(attrs["FilterPolicy"]), "deadLetterTargetArn" in attrs["RedrivePolicy"])
-    assert found == {"alice@example.com": ({"reviewer": ["alice"]}, True), "bob@example.com": ({"reviewer": ["bob"]}, True)}
+    assert found == {f"{r}@example.com": ({"reviewer": [r]}, True) for r in ("alice", "bob", "carol")}
     policy = sns.get_topic_attributes(TopicArn=stack.topic_arn)["Attributes"]["Policy"]
     assert "aws:SecureTransport" in policy
 

@@ -101,7 +101,7 @@ def test_notifications_are_encrypted_tls_only_and_filtered_per_reviewer(template
         Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
     subs = [s["Properties"] for s in resources(template, "AWS::SNS::Subscription").values()]
     assert sorted((s["Endpoint"], json.dumps(s["FilterPolicy"])) for s in subs) == [
-        ("alice@example.com", '{"reviewer": ["alice"]}'), ("bob@example.com", '{"reviewer": ["bob"]}')]
+        (f"{r}@example.com", f'{{"reviewer": ["{r}"]}}') for r in ("alice", "bob", "carol")]
     assert all(s["Protocol"] == "email" and "RedrivePolicy" in s for s in subs)
 
 

@@ -103,8 +103,8 @@ def test_an_expired_link_gets_403(stack, pending):
 
 def test_a_genuine_link_for_an_unassigned_reviewer_gets_403(stack, pending):
     review_id = review_id_of_link(pending[1])
-    carol = signed(stack, review_id, "carol", int(time.time()) + 600)
-    page = stack.http("GET", pending[1].split("?")[0] + "?t=" + quote(carol))
+    mallory = signed(stack, review_id, "mallory", int(time.time()) + 600)
+    page = stack.http("GET", pending[1].split("?")[0] + "?t=" + quote(mallory))
     assert page.status == 403 and "does not grant access" in page.body
 
 
