@@ -65,6 +65,8 @@ class DynamoReviewStore:
             "reason": {"S": review.reason}, "task_token": {"S": review.task_token},
             "execution_arn": {"S": review.case.execution.arn}, "mode": {"S": review.mode},
         }
+        if review.remind_at:   # the by-reminder index lists it until the reminder is sent or it is decided
+            item.update(reminder={"S": "due"}, remind_at={"N": str(review.remind_at)})
         writes: list[dict[str, Any]] = [{"Put": {
             "TableName": self.table, "Item": item,
             # A retried request step may re-open its own pending review, never anything else.
@@ -91,7 +93,7 @@ class DynamoReviewStore:
             raise DecisionRefused(404, "no such review")
         writes: list[dict[str, Any]] = [{"Update": {
             "TableName": self.table, "Key": {"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
-            "UpdateExpression": "SET #s = :d, decision_json = :j",
+            "UpdateExpression": "SET #s = :d, decision_json = :j REMOVE reminder",
             "ConditionExpression": "#s = :p AND deadline > :now",
             "ExpressionAttributeNames": {"#s": "status"},
             "ExpressionAttributeValues": {":d": {"S": DECIDED}, ":p": {"S": PENDING},
@@ -135,6 +137,24 @@ class DynamoReviewStore:
             raise DecisionRefused(409, f"this review is already {state}; the first decision stands") from None
         return [json.loads(v["S"]) for v in got["Attributes"]["votes"]["L"]]
 
+    def due_reminders(self, now: int) -> list[Review]:
+        pages = self.ddb.get_paginator("query").paginate(
+            TableName=self.table, IndexName="by-reminder",
+            KeyConditionExpression="reminder = :due AND remind_at <= :now",
+            ExpressionAttributeValues={":due": {"S": "due"}, ":now": {"N": str(now)}})
+        ids = [item["pk"]["S"].split("#", 1)[1] for page in pages for item in page.get("Items", [])]
+        return [r for r in (self.get(i) for i in ids) if r is not None]
+
+    def claim_reminder(self, review_id: str) -> bool:
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                UpdateExpression="REMOVE reminder", ConditionExpression="attribute_exists(reminder) AND #s = :p",
+                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":p": {"S": PENDING}})
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def transition(self, review_id: str, from_status: str, to_status: str) -> bool:
         try:
             self.ddb.update_item(
@@ -167,6 +187,7 @@ def review_from_item(item: dict[str, Any]) -> Review:
         decision=Decision.from_dict(json.loads(decision)) if decision else None,
         mode=item.get("mode", {}).get("S", "review"),
         votes=tuple(json.loads(v["S"]) for v in item.get("votes", {}).get("L", [])),
+        remind_at=int(item["remind_at"]["N"]) if "remind_at" in item else None,
     )
 
 

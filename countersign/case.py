@@ -41,6 +41,15 @@ class Case:
     review_id: str
     route: str = "pending"
     facts: dict[str, Any] = field(default_factory=dict)   # what the Choice state routes on
+    tier: int = 0                                         # the escalation tier being asked
+    executed: dict[str, Any] | None = None                # what the executor did (staged, or done first)
+
+    @property
+    def current_tier(self) -> dict[str, Any]:
+        tiers = self.rules.tiers or ({"reviewers": self.rules.reviewers, "timeout_seconds": self.rules.review_timeout_seconds},)
+        tier = tiers[self.tier]
+        return {"index": self.tier, "reviewers": list(tier["reviewers"]), "timeout_seconds": tier["timeout_seconds"],
+                "last": self.tier == len(tiers) - 1}
 
     @property
     def action(self) -> dict[str, Any]:
@@ -58,6 +67,8 @@ class Case:
                           "started_at": self.execution.started_at},
             "review_id": self.review_id,
             "facts": self.facts,
+            "current_tier": self.current_tier,     # RequestReview's TimeoutSecondsPath reads it
+            **({"executed": self.executed} if self.executed else {}),
         }
 
     @classmethod
@@ -70,6 +81,8 @@ class Case:
             review_id=state["review_id"],
             route=state.get("route", "pending"),
             facts=state.get("facts", {}),
+            tier=int(state.get("current_tier", {}).get("index", 0)),
+            executed=state.get("executed"),
         )
 
     def audit_fields(self) -> dict[str, Any]:

@@ -63,21 +63,65 @@ def request_review(state: dict[str, Any], task_token: str, route: str, deps: Dep
     """Store the pending review (the token stays in DynamoDB), mail each reviewer their own link.
     ``route`` is the Choice state's: a human review, or a veto window (HOTL)."""
     case = Case.from_state({**state, "route": route})
-    window = case.rules.veto_window_seconds if route == "veto_window" else case.rules.review_timeout_seconds
-    deadline = int(deps.clock()) + window
+    tier = case.current_tier
+    now = int(deps.clock())
+    deadline = now + (case.rules.veto_window_seconds if route == "veto_window" else tier["timeout_seconds"])
+    lead = case.rules.reminder_before_seconds
     _, reason = expected_route(case.confidence, case.rules, case.facts)
-    review = Review(case.review_id, PENDING, case, case.rules.reviewers, deadline, reason, task_token,
-                    mode=MODES[route])
+    if tier["index"]:
+        reason = f"escalated to tier {tier['index'] + 1}: nobody in the previous tier decided in time ({reason})"
+    review = Review(case.review_id, PENDING, case, tuple(tier["reviewers"]), deadline, reason, task_token,
+                    mode=MODES[route], remind_at=deadline - lead if lead and deadline - lead > now else None)
     deps.reviews.create(review)
-    for reviewer in review.reviewers:
-        token = sign(deps.mac, case.review_id, reviewer, deadline)
-        url = review_url(deps.review_base_url, case.review_id, token)
-        deps.notifier.send(reviewer, subject(case, review.mode), review_email(case, reason, url, deadline, review.mode))
+    notify_reviewers(review, deps)
     record = audit.append(deps.audit, case.execution.audit_stream, "review_requested", {
         **case.audit_fields(), "actor": "system:request", "reason": reason, "mode": review.mode,
-        "reviewers": list(review.reviewers), "deadline": deadline,
-    })
+        "tier": tier["index"] + 1, "reviewers": list(review.reviewers), "deadline": deadline,
+    }, event_key=f"review_requested.{case.review_id}")
     return {"review_id": case.review_id, "notified": list(review.reviewers), "audit_seq": record["seq"]}
+
+
+def notify_reviewers(review: Review, deps: Deps, reminder: bool = False) -> None:
+    """One message per reviewer, each with their own signed link (valid until the deadline)."""
+    case = review.case
+    for reviewer in review.reviewers:
+        token = sign(deps.mac, review.review_id, reviewer, review.deadline)
+        url = review_url(deps.review_base_url, review.review_id, token)
+        body = review_email(case, review.reason, url, review.deadline, review.mode)
+        deps.notifier.send(reviewer, ("Reminder: " if reminder else "") + subject(case, review.mode),
+                           ("Reminder: the deadline is close.\n\n" if reminder else "") + body)
+
+
+def escalate(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
+    """A tier's deadline passed with no decision: ask the next tier (a new review), or report
+    that every tier was asked, so the workflow refuses the action."""
+    case = Case.from_state({**state, "route": "human_review"})
+    deps.reviews.transition(case.review_id, PENDING, EXPIRED)
+    tier = case.current_tier
+    nxt = None if tier["last"] else Case.from_state({**state, "review_id": new_review_id(),
+                                                      "current_tier": {"index": tier["index"] + 1}})
+    audit.append(deps.audit, case.execution.audit_stream, "escalated", {
+        **case.audit_fields(), "actor": "system:escalate", "from_tier": tier["index"] + 1,
+        "to_tier": None if nxt is None else tier["index"] + 2,
+        "note": "every tier was asked; the action will be refused" if nxt is None else "asking the next tier",
+    }, event_key=f"escalated.{case.review_id}")
+    if nxt is None:
+        return {**state, "exhausted": True}
+    return {**nxt.to_state(), "exhausted": False}
+
+
+def send_reminders(deps: Deps) -> int:
+    """Remind the reviewers of every pending review whose reminder time has come (each once)."""
+    sent = 0
+    for review in deps.reviews.due_reminders(int(deps.clock())):
+        if not deps.reviews.claim_reminder(review.review_id):
+            continue                                   # decided meanwhile, or another sweep took it
+        notify_reviewers(review, deps, reminder=True)
+        audit.append(deps.audit, review.case.execution.audit_stream, "reminder_sent", {
+            **review.case.audit_fields(), "actor": "system:reminders", "reviewers": list(review.reviewers),
+            "deadline": review.deadline}, event_key=f"reminder_sent.{review.review_id}")
+        sent += 1
+    return sent
 
 
 def dispatch(review: Review, deps: Deps) -> str:

@@ -16,7 +16,9 @@ from .validation import SchemaError, load_schema, validate
 POLICY_SCHEMA = "policy.v1.json"
 RISKS = ("low", "medium", "high", "critical")
 DEFAULTS = {"risk": "medium", "reversible": False, "always_human": ["high", "critical"],
-            "veto_threshold": None, "veto_window_seconds": 3600, "spot_check_rate": 0.0, "quorum": 1}
+            "veto_threshold": None, "veto_window_seconds": 3600, "spot_check_rate": 0.0, "quorum": 1,
+            "executor": None, "compensation": None, "hotl": "veto", "post_execution_review": False,
+            "tiers": None, "reminder_before_seconds": None}
 
 
 class UnknownActionType(ValueError):
@@ -27,14 +29,18 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str]) -> dict[st
     """Validate a policy from configuration and return it with its content version."""
     validate(policy, load_schema(POLICY_SCHEMA))
     for scope, rules in [("default", policy["default"]), *policy["action_types"].items()]:
-        unknown = set(rules.get("reviewers", [])) - known_reviewers
+        named = set(rules.get("reviewers", [])) | {r for tier in rules.get("tiers", []) for r in tier["reviewers"]}
+        unknown = named - known_reviewers
         if unknown:
             raise SchemaError(f"policy {scope}: reviewers not configured: {', '.join(sorted(unknown))}",
                               f"{_path(scope)}.reviewers")
         if "parameters" in rules:
             _check_parameters_schema(scope, rules["parameters"])
         merged = {**DEFAULTS, **policy["default"], **rules}
-        available = len(merged.get("reviewers") or known_reviewers)
+        for problem, where in _combination_problems(merged):
+            raise SchemaError(f"policy {scope}: {problem}", f"{_path(scope)}.{where}")
+        available = min([len(t["reviewers"]) for t in merged["tiers"]] if merged["tiers"]
+                        else [len(merged.get("reviewers") or known_reviewers)])
         if merged["quorum"] > available:
             raise SchemaError(f"policy {scope}: quorum {merged['quorum']} needs at least that many reviewers "
                               f"(has {available})", f"{_path(scope)}.quorum")
@@ -43,6 +49,15 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str]) -> dict[st
                               f"{_path(scope)}.veto_threshold")
     body = {"default": policy["default"], "action_types": policy["action_types"]}
     return {**body, "version": canonical.sha256(body)[:12]}
+
+
+def _combination_problems(merged: dict[str, Any]) -> list[tuple[str, str]]:
+    found = []
+    if merged["post_execution_review"] and not merged["executor"]:
+        found.append(("post_execution_review needs an executor to stage and promote the action", "executor"))
+    if merged["hotl"] == "post_hoc" and not (merged["executor"] and merged["compensation"]):
+        found.append(("hotl post_hoc needs an executor and a compensation to reverse it", "compensation"))
+    return found
 
 
 def _path(scope: str) -> str:
@@ -79,12 +94,19 @@ class Rules:
     veto_window_seconds: int = 3600
     spot_check_rate: float = 0.0
     quorum: int = 1
+    executor: str | None = None
+    compensation: str | None = None
+    hotl: str = "veto"
+    post_execution_review: bool = False
+    tiers: tuple[dict[str, Any], ...] = ()          # [{reviewers, timeout_seconds}], asked in order
+    reminder_before_seconds: int | None = None
 
     def snapshot(self) -> dict[str, Any]:
         snap = asdict(self)
-        snap.update(reviewers=list(self.reviewers), always_human=list(self.always_human))
-        if self.veto_threshold is None:
-            del snap["veto_threshold"]          # absent, so the Choice's IsPresent test is false
+        snap.update(reviewers=list(self.reviewers), always_human=list(self.always_human), tiers=list(self.tiers))
+        for optional in ("veto_threshold", "executor", "compensation", "reminder_before_seconds"):
+            if snap[optional] is None:
+                del snap[optional]              # absent, so the Choice's IsPresent tests are false
         return snap
 
     @classmethod
@@ -93,6 +115,7 @@ class Rules:
         values = {k: v for k, v in snap.items() if k in known}
         values["reviewers"] = tuple(values["reviewers"])
         values["always_human"] = tuple(values.get("always_human", cls.always_human))
+        values["tiers"] = tuple(values.get("tiers", ()))
         values.setdefault("parameters", {})
         return cls(**values)
 
@@ -116,4 +139,11 @@ def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[st
         veto_window_seconds=int(merged["veto_window_seconds"]),
         spot_check_rate=float(merged["spot_check_rate"]),
         quorum=int(merged["quorum"]),
+        executor=merged["executor"],
+        compensation=merged["compensation"],
+        hotl=merged["hotl"],
+        post_execution_review=bool(merged["post_execution_review"]),
+        tiers=tuple(merged["tiers"] or [{"reviewers": list(merged.get("reviewers") or all_reviewers),
+                                         "timeout_seconds": int(merged["review_timeout_seconds"])}]),
+        reminder_before_seconds=merged["reminder_before_seconds"],
     )

@@ -66,6 +66,7 @@ class Review:
     decision: Decision | None = None
     mode: str = "review"           # review: a human decides; veto: it proceeds at the deadline unless vetoed
     votes: tuple[dict[str, Any], ...] = ()   # approvals so far, when a quorum is needed
+    remind_at: int | None = None             # when the reminder sweep should remind the reviewers
 
 
 class ReviewStore(Protocol):
@@ -74,6 +75,8 @@ class ReviewStore(Protocol):
     def decide(self, review_id: str, decision: Decision, now: int) -> None:
         """PENDING → DECIDED, atomically, only before the deadline; else raise DecisionRefused(409)."""
     def transition(self, review_id: str, from_status: str, to_status: str) -> bool: ...
+    def due_reminders(self, now: int) -> list[Review]: ...
+    def claim_reminder(self, review_id: str) -> bool: ...
     def approve(self, review_id: str, vote: dict[str, Any], now: int) -> list[dict[str, Any]]:
         """Count one reviewer's approval atomically (never twice); return all approvals so far."""
 

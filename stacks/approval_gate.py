@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -71,11 +73,19 @@ class ApprovalGate(Construct):
                                        "REVIEW_BASE_URL": config.review_base_url or self.api.url})
         conclude = fns.add("Conclude", "lambdas.conclude.handler", description="Closing audit record and verdict",
                            environment={**audit_env, **store_env})
+        reminders = fns.add("Reminders", "lambdas.reminders.handler", timeout=60,
+                            description="Remind reviewers before their deadline",
+                            environment={**audit_env, **store_env, **link_env,
+                                         "TOPIC_ARN": self.notifications.topic.topic_arn,
+                                         "REVIEW_BASE_URL": config.review_base_url or self.api.url})
+        self.reminder_sweep = events.Rule(self, "ReminderSweep", description="Countersign: send due reminders",
+                    schedule=events.Schedule.rate(Duration.minutes(config.reminder_sweep_minutes)),
+                    targets=[targets.LambdaFunction(reminders, retry_attempts=2)])
         dispatcher = fns.add("Dispatcher", "lambdas.dispatcher.handler", timeout=30,
                              description="Audit decisions and resume the workflow",
                              environment={**audit_env, **store_env})
 
-        for fn in (prepare, review_fn, request, conclude, dispatcher):
+        for fn in (prepare, review_fn, request, conclude, dispatcher, reminders):
             self.audit.grant_append(fn)
         self.policy.grant_read(prepare)
         self.kill_switch.grant_read(prepare)
@@ -83,11 +93,14 @@ class ApprovalGate(Construct):
         self.reviews.grant(review_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
         self.reviews.grant(conclude, "dynamodb:GetItem", "dynamodb:UpdateItem")
         self.reviews.grant(dispatcher, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        for fn in (request, review_fn, conclude, dispatcher):
+        self.reviews.grant(reminders, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.reviews.grant_reminder_query(reminders)
+        for fn in (request, review_fn, conclude, dispatcher, reminders):
             self.data_key.grant(fn, "kms:Decrypt", "kms:GenerateDataKey")
-        for fn in (request, review_fn):
+        for fn in (request, review_fn, reminders):
             self.link_key.grant(fn, "kms:GenerateMac")
-        self.notifications.topic.grant_publish(request)
+        for fn in (request, reminders):
+            self.notifications.topic.grant_publish(fn)
 
         self.workflow = Workflow(self, "ApprovalGate", asl="approval_gate.asl.json",
                                  name=f"countersign-{config.stage}-approval-gate",
@@ -107,4 +120,4 @@ class ApprovalGate(Construct):
                 "dynamodb": {"NewImage": {"sk": {"S": lambda_.FilterRule.is_equal("REVIEW")},
                                           "status": {"S": lambda_.FilterRule.is_equal("DECIDED")}}}})]))
         self.functions = {"Prepare": prepare, "ReviewApi": review_fn, "RequestReview": request,
-                          "Conclude": conclude, "Dispatcher": dispatcher}
+                          "Conclude": conclude, "Dispatcher": dispatcher, "Reminders": reminders}

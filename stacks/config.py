@@ -41,6 +41,7 @@ class Config:
     review_base_url: str | None
     powertools_layer_version: int
     max_human_gates: int = DEFAULT_MAX_GATES   # the checkpoint budget per workflow path (1–3)
+    reminder_sweep_minutes: int = 5            # how often due reminders are sent
 
     @property
     def is_production(self) -> bool:
@@ -90,8 +91,11 @@ class Config:
         max_gates = _int(value("max_human_gates", DEFAULT_MAX_GATES), "max_human_gates")
         if not 1 <= max_gates <= 3:
             raise ConfigError("context max_human_gates: the checkpoint budget is 1 to 3 human gates per path")
+        sweep = _int(value("reminder_sweep_minutes", 5), "reminder_sweep_minutes")
+        if not 1 <= sweep <= 60:
+            raise ConfigError("context reminder_sweep_minutes: 1 to 60")
         return cls(stage, reviewers, policy, retention, lock_mode, base_url,
-                   _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates)
+                   _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates, sweep)
 
 
 def _int(raw: Any, key: str) -> int:

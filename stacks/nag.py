@@ -31,7 +31,7 @@ def acknowledge(stack: Stack) -> None:
         _ack(fn.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/*]",
              "Audit records are appended under per-execution keys that cannot be listed in advance; "
              "the grant is PutObject/GetObject only (no delete, no retention or governance bypass).")
-    for fn in (gate.functions["RequestReview"], gate.functions["Dispatcher"]):
+    for fn in (gate.functions["RequestReview"], gate.functions["Dispatcher"], gate.functions["Reminders"]):
         _ack(fn.role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
              "CDK's grant for publishing to the KMS-encrypted topic / reading the encrypted stream.")
     _ack(gate.functions["Dispatcher"].role, "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
@@ -54,6 +54,9 @@ def acknowledge(stack: Stack) -> None:
     _ack(api, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
               "AmazonAPIGatewayPushToCloudWatchLogs]",
          "API Gateway's account-level logging role uses AWS's managed policy by design.")
+    _ack(gate.reminder_sweep, "Serverless-EventBusDLQ",
+         "The reminder sweep is idempotent and runs every few minutes: a failed run is redone by the next one "
+         "(reminders still due stay in the index), so no event is lost.")
     for queue in (gate.dead_letters, gate.notifications.undelivered):
         _ack(queue, "AwsSolutions-SQS3", "This queue is itself a dead-letter destination.")
         _ack(queue, "Serverless-SQSRedrivePolicy", "This queue is itself a dead-letter destination.")

@@ -27,6 +27,16 @@ class ReviewStore(Construct):
             partition_key=ddb.Attribute(name="reviewer", type=ddb.AttributeType.STRING),
             sort_key=ddb.Attribute(name="pending_until", type=ddb.AttributeType.STRING),
             projection_type=ddb.ProjectionType.INCLUDE, non_key_attributes=["review_id"])
+        # pending reviews with a reminder still to send, by reminder time (sparse: only those)
+        self.table.add_global_secondary_index(
+            index_name="by-reminder",
+            partition_key=ddb.Attribute(name="reminder", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="remind_at", type=ddb.AttributeType.NUMBER),
+            projection_type=ddb.ProjectionType.KEYS_ONLY)
+
+    def grant_reminder_query(self, grantee: iam.IGrantable) -> None:
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["dynamodb:Query"], resources=[f"{self.table.table_arn}/index/by-reminder"]))
 
     def grant(self, grantee: iam.IGrantable, *actions: str) -> None:
         """Item actions on the table itself only (transactions need the per-item actions)."""

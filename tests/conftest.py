@@ -33,6 +33,9 @@ TEST_CONTEXT = {
             "wipe.irreversible": {"reversible": False},
             "sample.everything": {"spot_check_rate": 1.0},
             "two.person": {"quorum": 2},
+            "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 2},
+                                        {"reviewers": ["bob", "carol"], "timeout_seconds": 2}],
+                              "reminder_before_seconds": 1},
         },
     },
 }

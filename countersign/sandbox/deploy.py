@@ -28,7 +28,7 @@ import boto3
 
 DEPLOYED = {
     "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::Lambda::Function", "AWS::Lambda::LayerVersion",
-    "AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping", "AWS::Logs::LogGroup",
+    "AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping", "AWS::Logs::LogGroup", "AWS::Events::Rule",
     "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::SSM::Parameter",
     "AWS::StepFunctions::StateMachine", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Resource",
     "AWS::ApiGateway::Method", "AWS::ApiGateway::Deployment",

@@ -44,9 +44,10 @@ def test_the_gate_blocks_on_a_task_token_with_a_policy_timeout_and_fails_closed(
     states = definition(template)["States"]
     gate = states["RequestReview"]
     assert gate["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
-    assert gate["TimeoutSecondsPath"] == "$.policy.review_timeout_seconds"
+    assert gate["TimeoutSecondsPath"] == "$.current_tier.timeout_seconds"
     assert gate["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
-    assert {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.callback", "Next": "Expired"} in gate["Catch"]
+    assert {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.callback", "Next": "Escalate"} in gate["Catch"]
+    assert states["NextTier"]["Choices"] == [{"Variable": "$.exhausted", "BooleanEquals": True, "Next": "Expired"}]
     assert {"Variable": "$.proposal.confidence", "NumericGreaterThanEqualsPath": "$.policy.auto_approve_threshold",
             "Next": "AutoApprove"} in states["Route"]["Choices"]
     assert states["Refused"]["Type"] == "Fail" and states["Halted"]["Error"] == "Countersign.Halted"
@@ -82,7 +83,10 @@ def test_pending_reviews_table(template):
         "GlobalSecondaryIndexes": [Match.object_like({
             "IndexName": "by-reviewer",
             "KeySchema": [{"AttributeName": "reviewer", "KeyType": "HASH"},
-                          {"AttributeName": "pending_until", "KeyType": "RANGE"}]})],
+                          {"AttributeName": "pending_until", "KeyType": "RANGE"}]}),
+            Match.object_like({"IndexName": "by-reminder",
+                               "KeySchema": [{"AttributeName": "reminder", "KeyType": "HASH"},
+                                             {"AttributeName": "remind_at", "KeyType": "RANGE"}]})],
     })
 
 
@@ -150,7 +154,7 @@ def test_link_key_is_a_kms_hmac_key_and_data_keys_rotate(template):
 
 def test_lambdas_use_the_current_runtime_powertools_layer_tracing_and_explicit_limits(template):
     functions = [f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()]
-    assert len(functions) == 5
+    assert len(functions) == 6
     for fn in functions:
         assert fn["Runtime"] == "python3.14" and fn["MemorySize"] and fn["Timeout"]
         assert fn["TracingConfig"] == {"Mode": "Active"}
@@ -166,6 +170,11 @@ def test_policy_parameter_holds_the_validated_policy_with_its_version(template, 
     props = params["/countersign/test/policy"]
     policy = json.loads(props["Value"])
     assert len(policy["version"]) == 12 and "refund.issue" in policy["action_types"]
+
+
+def test_reminders_are_swept_on_a_schedule(template):
+    template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(5 minutes)",
+                                                           "State": "ENABLED"})
 
 
 def test_outputs_let_clients_find_the_stack(template):

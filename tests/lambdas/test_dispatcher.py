@@ -44,7 +44,8 @@ def test_a_decision_that_arrives_after_the_timeout_is_audited_as_late(stack):
     result = invoke_dispatcher(stack, stream_event(review_item(stack, review_id), APPROVE))
     assert result == {"batchItemFailures": []}     # handled, so the stream does not retry it
     events = [r["event"] for r in stack.execution_records(arn)]
-    assert events == ["proposal_received", "review_requested", "expired", "decision_recorded", "late_decision"]
+    assert events == ["proposal_received", "review_requested", "escalated", "expired", "decision_recorded",
+                      "late_decision"]
     assert json.loads(stack.wait(arn)["output"])["outcome"] == "expired"   # the late decision changed nothing
 
 

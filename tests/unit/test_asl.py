@@ -26,7 +26,8 @@ def test_the_approval_gate_has_one_gate_on_its_human_paths():
     found = {p.describe(): len(p.gates) for p in paths(definition)}
     assert found == {"Prepare → Route → Refused": 0, "Prepare → Route → Halted": 0,
                      "Prepare → Route → AutoApprove": 0,
-                     "Prepare → Route → RequestReview → Decided": 1, "Prepare → Route → RequestReview → Expired": 1,
+                     "Prepare → Route → RequestReview → Decided": 1,
+                     "Prepare → Route → RequestReview → Escalate → NextTier → Expired": 1,
                      "Prepare → Route → VetoWindow → Decided": 1, "Prepare → Route → VetoWindow → Unvetoed": 1}
     check_budget(definition)
 

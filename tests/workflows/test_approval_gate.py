@@ -101,8 +101,8 @@ def test_no_decision_before_the_timeout_expires_and_fails_closed(stack):
     link = review_link(stack, arn)
     result = verdict(stack, arn)
     assert result["outcome"] == "expired" and result["final_action"] is None
-    assert stack.states_entered(arn) == ["Prepare", "Route", "RequestReview", "Expired"]
-    assert events(stack, arn) == ["proposal_received", "review_requested", "expired"]
+    assert stack.states_entered(arn) == ["Prepare", "Route", "RequestReview", "Escalate", "NextTier", "Expired"]
+    assert events(stack, arn) == ["proposal_received", "review_requested", "escalated", "expired"]
     late = decide_late(stack, link)
     assert late.status == 403 and "expired" in late.body
 

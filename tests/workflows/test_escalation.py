@@ -1,0 +1,71 @@
+"""Tiered escalation with reminders, from the real ASL: tier 1 times out, tier 2 is asked, and
+after the last tier the action is refused. Reminders come from the scheduled sweep, invoked here
+the way EventBridge invokes it."""
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+
+from tests.helpers import decide, proposal, unique
+
+TIERED = {"type": "tiered.change", "summary": "Change the firewall rule for the partner VPN", "parameters": {}}
+
+
+def sweep(stack) -> dict:
+    """What the EventBridge schedule does: invoke the reminder function with a scheduled event."""
+    event = {"version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.events",
+             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resources": [], "detail": {}}
+    got = boto3.client("lambda").invoke(FunctionName=stack.deployment.function_name("lambdas.reminders"),
+                                        Payload=json.dumps(event))
+    assert "FunctionError" not in got, got["Payload"].read()
+    return json.loads(got["Payload"].read())
+
+
+def emails_about(stack, arn: str, reviewer: str) -> list:
+    name_records = stack.execution_records(arn)
+    review_ids = {r["review_id"] for r in name_records if r["event"] == "review_requested"}
+    return [e for e in stack.emails() if e.reviewer == reviewer and any(i in e.body for i in review_ids)]
+
+
+def wait_for(predicate, timeout: float = 8):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise TimeoutError("condition not reached")
+
+
+def test_tier_one_times_out_tier_two_is_asked_then_it_fails_closed_with_reminders(stack):
+    arn = stack.start(proposal(confidence=0.99, reversible=False, action=TIERED), unique("tiers"))
+    wait_for(lambda: emails_about(stack, arn, "alice"))
+    assert not emails_about(stack, arn, "bob")
+    time.sleep(1.1)                                   # inside the reminder lead (1 s before the 2 s deadline)
+    assert sweep(stack)["reminded"] >= 1
+    assert any(e.subject.startswith("Reminder: ") for e in emails_about(stack, arn, "alice"))
+    bob = wait_for(lambda: emails_about(stack, arn, "bob"))
+    assert "escalated to tier 2" in bob[0].body and emails_about(stack, arn, "carol")
+    time.sleep(1.1)
+    assert sweep(stack)["reminded"] >= 1
+    result = json.loads(stack.wait(arn, timeout=10)["output"])
+    assert result["outcome"] == "expired" and result["final_action"] is None
+    assert stack.states_entered(arn) == ["Prepare", "Route", "RequestReview", "Escalate", "NextTier",
+                                         "RequestReview", "Escalate", "NextTier", "Expired"]
+    events = [r["event"] for r in stack.execution_records(arn)]
+    assert events == ["proposal_received", "review_requested", "reminder_sent", "escalated", "review_requested",
+                      "reminder_sent", "escalated", "expired"]
+    assert sum(e.subject.startswith("Reminder: ") for e in emails_about(stack, arn, "bob")) == 1
+    assert sweep(stack)["reminded"] == 0                  # nothing left to remind: each is sent once
+
+
+def test_tier_two_can_decide_after_the_escalation(stack):
+    arn = stack.start(proposal(confidence=0.99, reversible=False, action=TIERED), unique("tier2"))
+    carol = wait_for(lambda: emails_about(stack, arn, "carol"), timeout=10)
+    assert decide(stack, carol[0].links[0], "approve", "Partner confirmed the new range.").status == 200
+    result = json.loads(stack.wait(arn)["output"])
+    assert result["outcome"] == "approved" and result["reviewers"][0]["id"] == "carol"
+    alice_link = emails_about(stack, arn, "alice")[0].links[0]
+    assert stack.http("GET", alice_link).status == 403      # tier 1's link died with its deadline
