@@ -20,7 +20,7 @@ example refund at 0.72 goes to a human; reviewers alice and bob), then:
 
 Finally stops the sandbox with SIGINT (as Ctrl-C) and reports its exit code. It only prints; exit 0.
 
-Run:  python bench/sandbox.py [--proposals 200] [--pending 1000] [--timeout 600] [--workers 8]
+Run:  python bench/sandbox.py [--proposals 200] [--pending 1000] [--timeout 1200] [--workers 8]
 """
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ from botocore.config import Config
 ROOT = Path(__file__).resolve().parents[1]
 REVIEWER = "alice"                      # the first reviewer mailed; bob's email follows it
 MARKER = re.compile(r"Refund case (\S+)")
+EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b")   # the last line of a traceback
 POLL = 0.005
 
 
@@ -80,6 +81,7 @@ class Sandbox:
         self.web, self.aws = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.aws_port}"
         self.tail: collections.deque[str] = collections.deque(maxlen=200)
         self.lines = 0
+        self.errors: collections.Counter[str] = collections.Counter()   # exception lines it printed
         self.proc: subprocess.Popen | None = None
         self.drain: threading.Thread | None = None
 
@@ -107,8 +109,10 @@ class Sandbox:
         for line in self.proc.stdout:
             self.lines += 1
             self.tail.append(line)
+            if EXCEPTION.match(line):
+                self.errors[line.strip()[:160]] += 1
 
-    def stop(self, timeout: float = 60) -> tuple[int | None, float, bool]:
+    def stop(self, timeout: float = 300) -> tuple[int | None, float, bool]:
         """SIGINT, like Ctrl-C; returns (exit code or None, seconds, printed "stopped.")."""
         began = time.monotonic()
         self.proc.send_signal(signal.SIGINT)
@@ -120,6 +124,15 @@ class Sandbox:
             code = None
         self.drain.join(timeout=10)
         return code, time.monotonic() - began, any("stopped." in line for line in self.tail)
+
+    def memory(self) -> tuple[float, int]:
+        """(resident MiB, threads) of the sandbox process, from /proc (nan, 0 where there is none)."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return float("nan"), 0
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -195,7 +208,7 @@ class Driver:
 
 # 1. latency ------------------------------------------------------------------------------------
 
-def latency(driver: Driver, count: int, per_step_timeout: float = 60) -> dict:
+def latency(driver: Driver, count: int, email_poll: float = POLL, per_step_timeout: float = 60) -> dict:
     to_email, post, to_done, failures = [], [], [], collections.Counter()
     fetches_before = len(driver.fetches)
     run = uuid.uuid4().hex[:6]
@@ -209,7 +222,7 @@ def latency(driver: Driver, count: int, per_step_timeout: float = 60) -> dict:
             link = driver.links(driver.outbox()).get(marker)
             if link:
                 break
-            time.sleep(POLL)
+            time.sleep(email_poll)
         t_email = time.perf_counter()
         if not link:
             failures["no email"] += 1
@@ -241,13 +254,17 @@ def latency(driver: Driver, count: int, per_step_timeout: float = 60) -> dict:
 
 # 2. scale --------------------------------------------------------------------------------------
 
-def scale(driver: Driver, count: int, workers: int, timeout: float) -> dict:
+def scale(driver: Driver, count: int, workers: int, budget: float, grace: float = 60) -> dict:
+    """Start ``count`` executions, wait for their emails, approve them all, wait for the ends.
+    ``budget`` bounds the whole run; the last phase always gets ``grace`` seconds to see what finished."""
     run = uuid.uuid4().hex[:6]
     markers = [f"pend-{run}-{i:05d}" for i in range(count)]
-    result: dict = {"requested": count, "phases": {}, "timeouts": []}
+    result: dict = {"requested": count, "phases": {}, "timeouts": [], "memory": {}}
+    all_began = time.monotonic()
+    deadline = all_began + budget
 
-    def phase(name: str, began: float) -> None:
-        result["phases"][name] = time.monotonic() - began
+    def left() -> float:
+        return max(0.0, deadline - time.monotonic())
 
     def progress(what: str, done: int, total: int, began: float, last: list[float]) -> None:
         now = time.monotonic()
@@ -255,10 +272,26 @@ def scale(driver: Driver, count: int, workers: int, timeout: float) -> dict:
             last[0] = now
             print(f"  {what}: {done}/{total} after {now - began:.0f} s", flush=True)
 
-    # start all, as fast as a small pool can
-    began = time.monotonic()
+    def pooled(name: str, work, items: list[str]) -> None:
+        """Run work(item) on a small pool until done or out of budget (then cancel what has not begun)."""
+        began, last = time.monotonic(), [time.monotonic()]
+        with ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(work, item) for item in items]
+            for n, f in enumerate(futures, 1):
+                try:
+                    f.result(timeout=left())
+                except Exception:
+                    result["timeouts"].append(name)
+                    for g in futures:
+                        g.cancel()
+                    break
+                progress(name, n, len(items), began, last)
+        result["phases"][name] = time.monotonic() - began
+        result["memory"][name] = driver.sandbox.memory()
+
+    # 1. start all, as fast as a small pool can
     started: dict[str, str] = {}
-    errors = collections.Counter()
+    errors: collections.Counter = collections.Counter()
 
     def start(marker: str) -> None:
         try:
@@ -266,81 +299,57 @@ def scale(driver: Driver, count: int, workers: int, timeout: float) -> dict:
         except Exception as exc:   # counted, not fatal
             errors[type(exc).__name__] += 1
 
-    with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(start, m) for m in markers]
-        last = [began]
-        for n, f in enumerate(futures, 1):
-            remaining = timeout - (time.monotonic() - began)
-            try:
-                f.result(timeout=max(0.0, remaining))
-            except Exception:
-                result["timeouts"].append("start")
-                for g in futures:
-                    g.cancel()
-                break
-            progress("starting", n, count, began, last)
-    phase("start", began)
+    pooled("start", start, markers)
     result["started"], result["start_errors"] = len(started), errors
-    all_began = began
 
-    # wait until every started execution has its email in the outbox
-    began = time.monotonic()
+    # 2. wait until every started execution has its email, or has ended without one (it never will)
+    began, last = time.monotonic(), [time.monotonic()]
     links: dict[str, str] = {}
-    both: set[str] = set()
-    last = [began]
+    ended_unnotified: dict[str, str] = {}
     while True:
         emails = driver.outbox()
         mine = driver.links(emails)
         links = {m: mine[m] for m in started if m in mine}
-        both = set(links) & set(driver.links(emails, "bob"))
+        statuses = driver.statuses()
+        ended_unnotified = {m: statuses.get(m, "MISSING") for m in started
+                            if m not in links and statuses.get(m, "MISSING") != "RUNNING"}
         progress("notified", len(links), len(started), began, last)
-        if len(links) == len(started):
+        if len(links) + len(ended_unnotified) >= len(started):
             break
-        if time.monotonic() - began > timeout:
+        if not left():
             result["timeouts"].append("notify")
             break
         time.sleep(max(0.5, 2 * driver.fetches[-1][0]))      # leave the sandbox some room between fetches
-    phase("notify", began)
-    result["notified"], result["notified_both"] = len(links), len(both)
+    result["phases"]["notify"] = time.monotonic() - began
+    result["memory"]["notify"] = driver.sandbox.memory()
+    result["notified"], result["ended_unnotified"] = len(links), collections.Counter(ended_unnotified.values())
+    result["notified_both"] = len(set(links) & set(driver.links(emails, "bob")))
     result["outbox_at_end"] = driver.fetches[-1]
 
-    # approve every notified review through the review page
-    began = time.monotonic()
-    codes = collections.Counter()
+    # 3. approve every notified review through the review page
+    codes: collections.Counter = collections.Counter()
 
     def decide(marker: str) -> None:
         codes[driver.decide(links[marker])] += 1
 
-    with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(decide, m) for m in links]
-        last = [began]
-        for n, f in enumerate(futures, 1):
-            try:
-                f.result(timeout=max(0.0, timeout - (time.monotonic() - began)))
-            except Exception:
-                result["timeouts"].append("decide")
-                for g in futures:
-                    g.cancel()
-                break
-            progress("decided", n, len(links), began, last)
-    phase("decide", began)
+    pooled("decide", decide, list(links))
     result["decided"], result["codes"] = codes.get(200, 0), codes
 
-    # wait until every decided execution has finished
-    began = time.monotonic()
-    last = [began]
+    # 4. wait until every decided execution has finished
+    began, last = time.monotonic(), [time.monotonic()]
+    stop_at = max(deadline, began + grace)
     while True:
         statuses = driver.statuses()
         mine = {m: statuses.get(m, "MISSING") for m in started}
-        running_decided = sum(1 for m in links if mine[m] == "RUNNING")
         progress("completed", sum(1 for s in mine.values() if s == "SUCCEEDED"), len(started), began, last)
-        if running_decided == 0:
+        if not any(mine[m] == "RUNNING" for m in links):
             break
-        if time.monotonic() - began > timeout:
+        if time.monotonic() > stop_at:
             result["timeouts"].append("complete")
             break
         time.sleep(0.5)
-    phase("complete", began)
+    result["phases"]["complete"] = time.monotonic() - began
+    result["memory"]["complete"] = driver.sandbox.memory()
     result["total"] = time.monotonic() - all_began
     census = collections.Counter(mine.values())
     result["census"] = census
@@ -352,7 +361,7 @@ def scale(driver: Driver, count: int, workers: int, timeout: float) -> dict:
 # report ----------------------------------------------------------------------------------------
 
 def row(label: str, values: list[float]) -> str:
-    return (f"{label:<22}{len(values):>6}{percentile(values, 50):>10.1f}{percentile(values, 95):>10.1f}"
+    return (f"{label:<26}{len(values):>6}{percentile(values, 50):>10.1f}{percentile(values, 95):>10.1f}"
             f"{(max(values) if values else float('nan')):>10.1f}")
 
 
@@ -360,8 +369,11 @@ def main() -> int:
     cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     cli.add_argument("--proposals", type=int, default=200, help="sequential proposals for latency (200)")
     cli.add_argument("--pending", type=int, default=1000, help="executions pending at once for scale (1000)")
-    cli.add_argument("--timeout", type=float, default=600, help="limit per scale phase, seconds (600)")
+    cli.add_argument("--timeout", type=float, default=1200,
+                     help="limit for the whole scale run, seconds (1200); the last phase gets 60 s more")
     cli.add_argument("--workers", type=int, default=8, help="threads that start and decide in the scale run (8)")
+    cli.add_argument("--email-poll", type=float, default=POLL,
+                     help="pause between /outbox.json fetches in the latency run, seconds (0.005)")
     args = cli.parse_args()
 
     wall = time.monotonic()
@@ -369,6 +381,7 @@ def main() -> int:
     print(f"starting the sandbox (python -m countersign local --port {sandbox.port} "
           f"--aws-port {sandbox.aws_port})...", flush=True)
     lat = big = None
+    boot = float("nan")
     try:
         boot = sandbox.start()
         print(f"  ready in {boot:.1f} s", flush=True)
@@ -376,27 +389,35 @@ def main() -> int:
         if args.proposals > 0:
             print(f"latency: {args.proposals} proposals, one after the other", flush=True)
             try:
-                lat = latency(driver, args.proposals)
+                lat = latency(driver, args.proposals, args.email_poll)
+                lat["memory"] = sandbox.memory()
             except Exception:   # report and go on: the benchmark always finishes
                 traceback.print_exc(file=sys.stdout)
         if args.pending > 0:
-            print(f"scale: {args.pending} executions pending at once ({args.workers} threads)", flush=True)
+            print(f"scale: {args.pending} executions pending at once ({args.workers} threads, "
+                  f"budget {args.timeout:g} s)", flush=True)
             try:
                 big = scale(driver, args.pending, args.workers, args.timeout)
             except Exception:
                 traceback.print_exc(file=sys.stdout)
     finally:
-        code, stop_seconds, said_stopped = sandbox.stop() if sandbox.proc and sandbox.proc.poll() is None \
-            else (sandbox.proc.returncode if sandbox.proc else None, 0.0, False)
+        if sandbox.proc is not None and sandbox.proc.poll() is None:
+            print("stopping the sandbox (SIGINT)...", flush=True)
+            code, stop_seconds, said_stopped = sandbox.stop()
+        else:
+            code, stop_seconds, said_stopped = (sandbox.proc.returncode if sandbox.proc else None), 0.0, False
         sandbox.kill()
 
     print(f"\nCountersign sandbox benchmark  (sandbox boot {boot:.1f} s; {os.cpu_count()} CPUs)\n")
     if lat is not None:
         print(f"Latency, {args.proposals} proposals in sequence ({lat['seconds']:.1f} s), milliseconds")
-        header = f"{'':<22}{'n':>6}{'p50':>10}{'p95':>10}{'max':>10}"
+        header = f"{'':<26}{'n':>6}{'p50':>10}{'p95':>10}{'max':>10}"
         print(header)
         print("-" * len(header))
         print(row("submit -> email", lat["to_email"]))
+        quarter = max(1, len(lat["to_email"]) // 4)
+        print(row("  first quarter", lat["to_email"][:quarter]))
+        print(row("  last quarter", lat["to_email"][-quarter:]))
         print(row("POST decision", lat["post"]))
         print(row("POST -> SUCCEEDED", lat["to_done"]))
         if lat["failures"]:
@@ -406,12 +427,13 @@ def main() -> int:
             first, final = f[0], f[-1]
             per = [ms(s) for s, _, _ in f]
             print(f"outbox polls: {len(f)} fetches of /outbox.json, {percentile(per, 50):.1f} ms p50 / "
-                  f"{max(per):.1f} ms max; first {first[2]} emails ({first[1] / 1024:.0f} KiB, {ms(first[0]):.1f} ms), "
-                  f"last {final[2]} emails ({final[1] / 1024:.0f} KiB, {ms(final[0]):.1f} ms)")
+                  f"{max(per):.1f} ms max; first {first[2]} emails ({first[1] / 1024:.0f} KiB, "
+                  f"{ms(first[0]):.1f} ms), last {final[2]} emails ({final[1] / 1024:.0f} KiB, {ms(final[0]):.1f} ms)")
+        print(f"sandbox after the latency run: {lat['memory'][0]:.0f} MiB resident, {lat['memory'][1]} threads")
         print()
     if big is not None:
         print(f"Scale, {big['requested']} executions pending at once ({args.workers} threads)")
-        header = f"{'phase':<34}{'count':>8}{'wall s':>10}{'per s':>10}"
+        header = f"{'phase':<36}{'count':>8}{'wall s':>10}{'per s':>10}{'sandbox RSS MiB':>17}{'threads':>9}"
         print(header)
         print("-" * len(header))
         ph = big["phases"]
@@ -420,19 +442,27 @@ def main() -> int:
                                   ("decided (POST answered 200)", big["decided"], "decide"),
                                   ("completed SUCCEEDED", big["succeeded"], "complete")):
             seconds = ph.get(key, float("nan"))
-            rate = count / seconds if seconds and seconds == seconds and seconds > 0 else float("nan")
-            print(f"{label:<34}{count:>8}{seconds:>10.1f}{rate:>10.1f}")
-        print(f"{'lost (not SUCCEEDED)':<34}{big['lost']:>8}")
-        print(f"{'total':<34}{'':>8}{big['total']:>10.1f}")
-        print(f"final statuses: {dict(big['census'])}; decision answers: {dict(big['codes'])}; "
-              f"both reviewers mailed: {big['notified_both']}")
+            rate = count / seconds if seconds > 0 else float("nan")
+            rss, threads = big["memory"].get(key, (float("nan"), 0))
+            print(f"{label:<36}{count:>8}{seconds:>10.1f}{rate:>10.1f}{rss:>17.0f}{threads:>9}")
+        print(f"{'lost (not SUCCEEDED)':<36}{big['lost']:>8}")
+        print(f"{'total':<36}{'':>8}{big['total']:>10.1f}{big['succeeded'] / big['total']:>10.1f}")
+        print(f"final statuses: {dict(big['census'])}; decision answers: {dict(big['codes'])}")
+        if big["ended_unnotified"]:
+            print(f"ended before any email: {dict(big['ended_unnotified'])}")
+        print(f"both reviewers mailed: {big['notified_both']}")
         if big["start_errors"]:
             print(f"start errors: {dict(big['start_errors'])}")
         seconds, size, emails = big["outbox_at_end"]
         print(f"outbox at the end of notify: {emails} emails, {size / 1024:.0f} KiB, fetched in {ms(seconds):.0f} ms")
         if big["timeouts"]:
-            print(f"TIMEOUT in phase(s): {', '.join(big['timeouts'])} (limit {args.timeout:g} s each); "
-                  "counts above are what was reached")
+            print(f"TIMEOUT in: {', '.join(big['timeouts'])} (budget {args.timeout:g} s); "
+                  "the counts above are what was reached")
+        print()
+    if sandbox.errors:
+        print(f"exceptions the sandbox printed ({sum(sandbox.errors.values())}):")
+        for line, n in sandbox.errors.most_common(5):
+            print(f"  {n:>5} x {line}")
         print()
     print(f"sandbox stop (SIGINT): exit {code}, {stop_seconds:.1f} s, "
           f"{'printed' if said_stopped else 'did NOT print'} 'stopped.'; {sandbox.lines} log lines after the banner")

@@ -206,6 +206,25 @@ class SnsNotifier:
                          MessageAttributes={"reviewer": {"DataType": "String", "StringValue": reviewer}})
 
 
+class LambdaExecutor:
+    """Runs an action type's executor (or compensation) Lambda synchronously."""
+
+    def __init__(self, lambda_client) -> None:
+        self.client = lambda_client
+
+    def run(self, function_arn: str, payload: dict[str, Any]) -> Any:
+        from .verdicts import ExecutorFailed
+
+        try:
+            got = self.client.invoke(FunctionName=function_arn, Payload=json.dumps(payload).encode())
+        except self.client.exceptions.ClientError as exc:
+            raise ExecutorFailed(exc.response["Error"]["Code"], str(exc)) from None
+        body = json.loads(got["Payload"].read() or b"null")
+        if got.get("FunctionError"):
+            raise ExecutorFailed((body or {}).get("errorType", "Error"), (body or {}).get("errorMessage", ""))
+        return body
+
+
 class StepFunctionsCallbacks:
     """Task-token callbacks. ``deliver`` returns False when the task is gone (timed out)."""
 

@@ -1,4 +1,4 @@
-"""The approval gate's workflow steps: prepare, request a review, dispatch a decision, conclude.
+"""The approval gate's workflow steps: prepare, request a review, escalate, remind, dispatch.
 
 Each function is what one Lambda does, minus the event parsing; ``Deps`` carries the adapters.
 Routing is not here: the workflow's Choice state decides; these steps establish the facts it
@@ -19,7 +19,8 @@ from .proposal import InvalidProposal, check
 from .reviews import DECIDED, DISPATCHED, EXPIRED, PENDING, Review, ReviewStore
 from .routing import KILL_OFF, expected_route, facts
 
-MODES = {"human_review": "review", "veto_window": "veto"}   # the workflow's route → the review's mode
+# the workflow's route → the review's mode (what the reviewer is asked)
+MODES = {"human_review": "review", "veto_window": "veto", "post_execution": "signoff", "post_hoc": "reverse"}
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Deps:
     callbacks: Any = None
     load_policy: Callable[[], dict[str, Any]] | None = None
     load_kill_switch: Callable[[], str] = lambda: KILL_OFF
+    executor: Any = None          # runs an action type's executor / compensation Lambda
     reviewers: tuple[str, ...] = ()
     review_base_url: str = ""
     clock: Callable[[], float] = time.time
@@ -149,49 +151,3 @@ def dispatch(review: Review, deps: Deps) -> str:
         })
     deps.reviews.transition(review.review_id, DECIDED, DISPATCHED)
     return "delivered" if delivered else "late"
-
-
-def conclude(state: dict[str, Any], mode: str, deps: Deps) -> dict[str, Any]:
-    """Write the closing audit record and return the verdict, the execution's output.
-
-    ``mode`` is the workflow state that concludes: auto, decided, expired (no human decision by
-    the deadline: refused) or unvetoed (the veto window closed: the action proceeds)."""
-    route = {"auto": "auto", "unvetoed": "veto_window"}.get(mode, "human_review")
-    case = Case.from_state({**state, "route": route})
-    reviewers: list[dict[str, Any]] = []
-    rationale, note = None, None
-    if mode == "auto":
-        outcome, final_action, event = "auto_approved", case.action, "auto_approved"
-    elif mode == "unvetoed":
-        deps.reviews.transition(case.review_id, PENDING, EXPIRED)
-        outcome, final_action, event = "auto_approved", case.action, "auto_approved"
-        note = "the veto window closed without a veto: the action proceeds"
-    elif mode == "expired":
-        deps.reviews.transition(case.review_id, PENDING, EXPIRED)
-        outcome, final_action, event = "expired", None, "expired"
-        note = "no decision before the deadline: refused (fail closed)"
-    else:
-        review = deps.reviews.get(case.review_id)
-        decision = review.decision
-        route = {"review": "human_review", "veto": "veto_window"}[review.mode]
-        case = Case.from_state({**state, "route": route})
-        vetoed = review.mode == "veto" and decision.outcome == "rejected"
-        outcome, final_action, event = ("vetoed" if vetoed else decision.outcome), decision.final_action, "verdict_issued"
-        rationale = decision.rationale
-        reviewers = [{"id": v["reviewer"], "decision": "vetoed" if vetoed and v["decision"] == "rejected" else v["decision"],
-                      "rationale": v["rationale"], "decided_at": v["decided_at"]} for v in decision.all_votes()]
-    record = audit.append(deps.audit, case.execution.audit_stream, event, {
-        **case.audit_fields(), "actor": "system:conclude", "outcome": outcome,
-        "final_action": final_action, **({"note": note} if note else {}),
-    })
-    return {
-        "outcome": outcome,
-        "final_action": final_action,
-        "reviewers": reviewers,
-        "rationale": rationale,
-        "route": route,
-        "policy_version": case.rules.version,
-        "review_id": case.review_id if route != "auto" else None,
-        "audit": {"bucket": deps.audit_bucket, "stream": case.execution.audit_stream,
-                  "records": record["seq"], "head": record["hash"]},
-    }

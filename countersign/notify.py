@@ -27,7 +27,8 @@ def clip(text: str, limit: int, ellipsis: str = "…") -> str:
 
 def subject(case: Case, mode: str = "review") -> str:
     ascii_only = "".join(c if 32 <= ord(c) < 127 else "?" for c in case.action["summary"])
-    what = "Veto window open" if mode == "veto" else "Review needed"
+    what = {"veto": "Veto window open", "signoff": "Sign-off needed", "reverse": "Executed, reversible"}.get(
+        mode, "Review needed")
     return clip(f"[Countersign] {what}: {ascii_only}", 99, ellipsis="...")
 
 
@@ -36,20 +37,22 @@ def deadline_text(deadline: int) -> str:
 
 
 def review_email(case: Case, reason: str, url: str, deadline: int, mode: str = "review") -> str:
-    veto = mode == "veto"
+    veto = mode in ("veto", "reverse")
     return "\n".join([
-        "A proposed AI action will proceed unless you veto it." if veto
-        else "A proposed AI action is waiting for your decision.",
+        {"veto": "A proposed AI action will proceed unless you veto it.",
+         "signoff": "An AI action ran into staging and waits for your sign-off before it is promoted.",
+         "reverse": "An AI action was executed; you can reverse it until the window closes."}.get(
+            mode, "A proposed AI action is waiting for your decision."),
         "",
         f"Action type:  {case.action['type']}",
         f"Summary (written by the AI, unverified): {clip(case.action['summary'], 500)}",
         f"Confidence:   {case.confidence:.2f}",
         f"Why you:      {reason}",
         f"Requested by: {clip(str(case.proposal.get('requested_by', 'unknown')), 256)}",
-        (f"Proceeds at:  {deadline_text(deadline)} unless vetoed before then" if veto else
+        (f"Window ends:  {deadline_text(deadline)}" if veto else
          f"Decide by:    {deadline_text(deadline)} (no decision by then means the action is refused)"),
         "",
-        ("Open the case to read the AI's reasoning and evidence, and veto it if it is wrong:" if veto else
+        ("Open the case to read the AI's reasoning and evidence, and stop it if it is wrong:" if veto else
          "Open the case to read the AI's reasoning and evidence, then approve, modify or reject:"),
         url,
         "",

@@ -37,7 +37,7 @@ def review_page(review: Review, reviewer: str, token: str, action_url: str) -> s
     return _env().get_template("review.html.j2").render(
         review=review, reviewer=reviewer, token=token, action_url=action_url,
         action=case.action, proposal={"reversible": None, **case.proposal}, confidence=case.confidence,
-        facts=case.facts,
+        facts=case.facts, executed=case.executed,
         deadline=deadline_text(review.deadline),
         parameters_json=json.dumps(case.action["parameters"], indent=2, ensure_ascii=False),
     )

@@ -86,8 +86,11 @@ def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_a
     choice = (form.get("decision") or "").strip()
     if choice not in CHOICES:
         raise DecisionRefused(400, "choose approve, modify or reject")
-    if review.mode == "veto" and choice == "modify":
-        raise DecisionRefused(400, "in a veto window you can let the action proceed or veto it, not modify it")
+    if review.mode != "review" and choice == "modify":
+        raise DecisionRefused(400, {"veto": "in a veto window you can let the action proceed or veto it",
+                                    "signoff": "a staged result can be promoted or discarded",
+                                    "reverse": "an executed action can be kept or reversed"}[review.mode]
+                              + ", not modified")
     if choice != "reject" and grant.reviewer in proposers(review.case.proposal):
         raise DecisionRefused(403, "you proposed this action, so you cannot approve it; another reviewer must")
     if choice == "modify" and review.case.rules.quorum > 1:

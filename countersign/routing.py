@@ -53,6 +53,8 @@ def expected_route(confidence: float, rules: Rules, route_facts: dict[str, Any])
     kill = route_facts["kill_switch"]
     if kill == KILL_HALT:
         return "halted", "the kill switch is on: new actions are halted"
+    if rules.post_execution_review:
+        return "post_execution", f"{rules.action_type} runs into staging first; a human signs off before it is promoted"
     if kill == KILL_HUMAN:
         return "human_review", "the kill switch sends every action to a human"
     if not route_facts["reversible"]:
@@ -64,6 +66,9 @@ def expected_route(confidence: float, rules: Rules, route_facts: dict[str, Any])
             return "human_review", (f"spot check: {rules.spot_check_rate:.0%} of auto-approvable {rules.action_type} "
                                     f"proposals are reviewed at random (confidence {confidence:g})")
         return "auto", f"confidence {confidence:g} meets the auto-approve threshold {threshold}"
+    if rules.veto_threshold is not None and confidence >= rules.veto_threshold and rules.hotl == "post_hoc":
+        return "post_hoc", (f"confidence {confidence:g} is in the veto band ({rules.veto_threshold:g} to {threshold}): "
+                            f"it runs now and can be reversed until the window closes")
     if rules.veto_threshold is not None and confidence >= rules.veto_threshold:
         return "veto_window", (f"confidence {confidence:g} is in the veto band ({rules.veto_threshold:g} to {threshold}): "
                                f"it proceeds when the window closes unless vetoed")

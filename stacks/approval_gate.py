@@ -10,6 +10,7 @@ import json
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -102,6 +103,10 @@ class ApprovalGate(Construct):
         for fn in (request, reminders):
             self.notifications.topic.grant_publish(fn)
 
+        executors = sorted({rules[k] for rules in [config.policy["default"], *config.policy["action_types"].values()]
+                            for k in ("executor", "compensation") if rules.get(k)})
+        if executors:   # the policy's executors and compensations, by ARN, and nothing else
+            conclude.add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=executors))
         self.workflow = Workflow(self, "ApprovalGate", asl="approval_gate.asl.json",
                                  name=f"countersign-{config.stage}-approval-gate",
                                  functions={"Prepare": prepare, "RequestReview": request, "Conclude": conclude},

@@ -12,6 +12,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 import pytest  # noqa: E402
 
+EXECUTOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 TEST_CONTEXT = {
     "stage": "test",
     "reviewers": [{"id": "alice", "email": "alice@example.com"}, {"id": "bob", "email": "bob@example.com"},
@@ -33,6 +34,12 @@ TEST_CONTEXT = {
             "wipe.irreversible": {"reversible": False},
             "sample.everything": {"spot_check_rate": 1.0},
             "two.person": {"quorum": 2},
+            "runs.action": {"executor": f"{EXECUTOR_ARN}countersign-test-executor"},
+            "runs.broken": {"executor": f"{EXECUTOR_ARN}countersign-test-broken"},
+            "staged.report": {"post_execution_review": True, "executor": f"{EXECUTOR_ARN}countersign-test-executor"},
+            "posthoc.notice": {"hotl": "post_hoc", "veto_threshold": 0.7, "veto_window_seconds": 2,
+                               "executor": f"{EXECUTOR_ARN}countersign-test-executor",
+                               "compensation": f"{EXECUTOR_ARN}countersign-test-compensation"},
             "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 2},
                                         {"reviewers": ["bob", "carol"], "timeout_seconds": 2}],
                               "reminder_before_seconds": 1},
@@ -75,6 +82,26 @@ def stack(synthesized):
                             "iam": {"load_aws_managed_policies": True}})
     mock.start()
     try:
-        yield Harness.deploy(synthesized)
+        harness = Harness.deploy(synthesized)
+        _create_test_executors()
+        yield harness
     finally:
         mock.stop()
+
+
+def _create_test_executors() -> None:
+    """The executors the test policy names: ordinary Lambda functions, run in-process like the stack's."""
+    import io
+    import zipfile
+
+    import boto3
+
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("placeholder.txt", "handlers run in-process from tests/fixtures")
+    role = boto3.client("iam").create_role(RoleName="countersign-test-executor", AssumeRolePolicyDocument="{}")
+    for name, handler in [("countersign-test-executor", "run"), ("countersign-test-broken", "broken"),
+                          ("countersign-test-compensation", "compensate")]:
+        boto3.client("lambda").create_function(
+            FunctionName=name, Runtime="python3.12", Role=role["Role"]["Arn"],
+            Handler=f"tests.fixtures.executors.{handler}", Code={"ZipFile": code.getvalue()})

@@ -24,11 +24,14 @@ def chain(*names: str, gate=lambda n: n.startswith("G")) -> dict:
 def test_the_approval_gate_has_one_gate_on_its_human_paths():
     definition = json.loads(Path("statemachines/approval_gate.asl.json").read_text())
     found = {p.describe(): len(p.gates) for p in paths(definition)}
-    assert found == {"Prepare → Route → Refused": 0, "Prepare → Route → Halted": 0,
-                     "Prepare → Route → AutoApprove": 0,
-                     "Prepare → Route → RequestReview → Decided": 1,
-                     "Prepare → Route → RequestReview → Escalate → NextTier → Expired": 1,
-                     "Prepare → Route → VetoWindow → Decided": 1, "Prepare → Route → VetoWindow → Unvetoed": 1}
+    assert found == {
+        "Prepare → Route → Refused": 0, "Prepare → Route → Halted": 0, "Prepare → Route → AutoApprove": 0,
+        "Prepare → Route → RequestReview → Decided": 1,
+        "Prepare → Route → RequestReview → Escalate → NextTier → Expired": 1,
+        "Prepare → Route → VetoWindow → Decided": 1, "Prepare → Route → VetoWindow → Unvetoed": 1,
+        "Prepare → Route → Stage → SignOff → Decided": 1, "Prepare → Route → Stage → SignOff → Expired": 1,
+        "Prepare → Route → ExecuteFirst → ReverseWindow → Decided": 1,
+        "Prepare → Route → ExecuteFirst → ReverseWindow → Kept": 1}
     check_budget(definition)
 
 

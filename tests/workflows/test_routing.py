@@ -74,7 +74,7 @@ def test_a_declared_critical_risk_goes_to_a_human(stack):
 def test_the_veto_window_proceeds_when_nobody_vetoes(stack):
     arn = run(stack, proposal(confidence=0.8, action=action("notice.send")), "unvetoed")
     email = stack.wait_for_email("alice", review_id_of(stack, arn))
-    assert "Veto window open" in email.subject and "Proceeds at:" in email.body
+    assert "Veto window open" in email.subject and "Window ends:" in email.body
     result = verdict(stack, arn)
     assert result["outcome"] == "auto_approved" and result["route"] == "veto_window"
     assert result["final_action"]["type"] == "notice.send"
