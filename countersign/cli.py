@@ -1,8 +1,8 @@
 """``countersign``: submit proposals and wait for verdicts, check executions, run the sandbox.
 
 Exit codes of ``submit`` (and ``status`` of a finished execution): 0 approved, modified or
-auto-approved; 2 rejected, vetoed or halted by the kill switch; 3 expired or ``--timeout``
-reached; 4 invalid proposal; 1 any other error.
+auto-approved; 2 rejected, vetoed, reversed or halted by the kill switch; 3 expired or
+``--timeout`` reached; 4 invalid proposal; 1 any other error, an executor's failure included.
 """
 from __future__ import annotations
 
@@ -201,6 +201,9 @@ def _print_verdict(verdict: dict[str, Any]) -> None:
         out.print(f"  {reviewer['id']}: {reviewer['decision']} — {reviewer.get('rationale') or 'no rationale'}",
                   markup=False)
     out.print(json.dumps(verdict.get("final_action"), indent=2), markup=False)
+    execution = verdict.get("execution")
+    if execution and execution["status"] == "failed":
+        out.print(f"[red]the executor failed[/red] ({execution['phase']}): {execution['error']}: {execution['message']}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import boto3
 from .proposal import execution_name
 
 # outcome → exit code (documented in the README)
-EXIT = {"approved": 0, "modified": 0, "auto_approved": 0, "rejected": 2, "vetoed": 2, "expired": 3}
+EXIT = {"approved": 0, "modified": 0, "auto_approved": 0, "rejected": 2, "vetoed": 2, "reversed": 2, "expired": 3}
 EXIT_TIMEOUT, EXIT_INVALID, EXIT_ERROR = 3, 4, 1
 
 
@@ -130,6 +130,8 @@ def verdict_of(described: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Exit code and the document to print for a finished execution."""
     if described["status"] == "SUCCEEDED":
         verdict = json.loads(described.get("output") or "{}")
+        if (verdict.get("execution") or {}).get("status") == "failed":
+            return EXIT_ERROR, verdict          # approved, but the executor could not carry it out
         return EXIT.get(verdict.get("outcome"), EXIT_ERROR), verdict
     error = described.get("error", described["status"])
     body = {"status": described["status"], "error": error, "cause": described.get("cause")}

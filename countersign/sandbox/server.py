@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import os
 import signal
 import subprocess
@@ -117,12 +118,45 @@ def front(harness):
     return Front
 
 
+def schedules(harness) -> list[tuple[int, str, str]]:
+    """The template's scheduled EventBridge rules, as (seconds, target function, its handler), so
+    the sandbox runs them the way EventBridge would."""
+    resources = harness.deployment.template["Resources"]
+    found = []
+    for rule in (r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"):
+        rate = re.match(r"rate\((\d+) (minute|minutes|hour|hours)\)", rule.get("ScheduleExpression", ""))
+        if not rate or rule.get("State") == "DISABLED":
+            continue
+        seconds = int(rate[1]) * (60 if rate[2].startswith("minute") else 3600)
+        for target in rule.get("Targets", []):
+            logical = target["Arn"]["Fn::GetAtt"][0]
+            found.append((seconds, harness.deployment.resources[logical], resources[logical]["Properties"]["Handler"]))
+    return found
+
+
+def run_schedules(harness, stop: Event) -> list[tuple[int, str, str]]:
+    import boto3
+
+    def every(seconds: int, function: str) -> None:
+        while not stop.wait(seconds):
+            event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {},
+                     "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            boto3.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event))
+
+    found = schedules(harness)
+    for seconds, function, _handler in found:
+        Thread(target=every, args=(seconds, function), daemon=True).start()
+    return found
+
+
 def serve(port: int = 8000, aws_port: int = 5000, overrides: dict[str, Any] | None = None) -> int:
     print("starting the local AWS endpoint and deploying the stack (about 15 s)...", flush=True)
     aws = start_aws(aws_port)
     harness = deploy_stack(port, overrides or {})
     http = ThreadingHTTPServer(("127.0.0.1", port), front(harness))
     Thread(target=http.serve_forever, daemon=True).start()
+    stop = Event()
+    scheduled = run_schedules(harness, stop)
     base = f"http://127.0.0.1:{port}"
     endpoint = f"http://127.0.0.1:{aws_port}"
     print(f"""
@@ -132,6 +166,7 @@ Countersign sandbox is running: stack {STACK}, no AWS account needed.
   AWS endpoint  {endpoint}        e.g. aws --endpoint-url {endpoint} stepfunctions list-state-machines
                                    (or: export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=sandbox \\
                                     AWS_SECRET_ACCESS_KEY=sandbox AWS_DEFAULT_REGION={REGION})
+  schedules     {", ".join(f"{h.split('.')[1]} every {s // 60} min" for s, _, h in scheduled) or "none"}  (EventBridge rules)
 Try it:
   countersign submit examples/refund.json --wait --endpoint {endpoint}
 Press Ctrl-C to stop.""", flush=True)
@@ -141,6 +176,7 @@ Press Ctrl-C to stop.""", flush=True)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
     finally:
+        stop.set()
         http.shutdown()
         aws.stop()
         print("stopped.", flush=True)

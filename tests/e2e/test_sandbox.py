@@ -54,6 +54,7 @@ def sandbox():
     text = "".join(banner)
     assert f"http://127.0.0.1:{port}/outbox" in text and f"http://127.0.0.1:{aws_port}" in text
     assert f"countersign submit examples/refund.json --wait --endpoint http://127.0.0.1:{aws_port}" in text
+    assert "schedules     reminders every 5 min" in text
     yield {"web": f"http://127.0.0.1:{port}", "aws": f"http://127.0.0.1:{aws_port}"}
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=30)

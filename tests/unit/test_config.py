@@ -123,3 +123,19 @@ def test_bad_stage_names_are_refused(stage):
 
 def test_review_base_url_must_be_https():
     assert refusal(review_base_url="http://review.example.com") == "context review_base_url: must be an https:// URL"
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"post_execution_review": True}, "post_execution_review needs an executor"),
+    ({"hotl": "post_hoc", "executor": "arn:aws:lambda:eu-west-1:111122223333:function:send"},
+     "hotl post_hoc needs an executor and a compensation"),
+    ({"quorum": 3, "reviewers": ["alice", "bob"]}, "quorum 3 needs at least that many reviewers (has 2)"),
+    ({"veto_threshold": 0.99}, "veto_threshold must be below auto_approve_threshold"),
+    ({"executor": "https://example.com/run"}, "executor"),
+    ({"tiers": [{"reviewers": ["mallory"], "timeout_seconds": 60}]}, "reviewers not configured: mallory"),
+])
+def test_policy_combinations_that_cannot_work_fail_synth(override, message):
+    policy = copy.deepcopy(CONTEXT["policy"])
+    policy["action_types"]["refund.issue"].update(override)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Config.from_context({**CONTEXT, "policy": policy}.get)
