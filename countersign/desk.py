@@ -70,7 +70,8 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
             decision = replace(decision, votes=[*review.votes, decision.vote()])
         deps.reviews.decide(review_id, decision, int(deps.clock()))
     except DecisionRefused as exc:
-        _refuse(deps, request, exc.status, exc.message, {**claimed, "reviewer": grant.reviewer})
+        _refuse(deps, request, exc.status, exc.message, {**claimed, "reviewer": grant.reviewer,
+                                                         "policy_version": review.case.rules.version})
         return Reply(exc.status, message_page(exc.status, "Decision not recorded", exc.message, back))
     return Reply(200, message_page(200, "Decision recorded",
                                    f"You {decision.outcome} this action. The workflow resumes now; "

@@ -15,6 +15,7 @@ from .audit import AuditStore
 from .case import Case, Execution, new_review_id
 from .links import Mac, review_url, sign
 from .notify import Notifier, review_email, subject
+from .policy import checked_document
 from .proposal import InvalidProposal, check
 from .reviews import DECIDED, DISPATCHED, EXPIRED, PENDING, Review, ReviewStore
 from .routing import KILL_OFF, expected_route, facts
@@ -43,12 +44,14 @@ def prepare(proposal: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
     """Validate the proposal, attach its rules and routing facts. A refusal is audited and
     returned, not raised, so the workflow's Choice state ends the execution on it."""
     ex = Execution(execution["Id"], execution["Name"], execution["StartTime"])
+    document = checked_document(deps.load_policy())
     try:
-        rules = check(proposal, deps.load_policy(), list(deps.reviewers))
+        rules = check(proposal, document, list(deps.reviewers))
     except InvalidProposal as exc:
         audit.append(deps.audit, ex.audit_stream, "refused_request", {
             "execution": {"arn": ex.arn, "name": ex.name, "started_at": ex.started_at},
             "actor": "system:prepare", "reason": "invalid proposal", "errors": exc.errors,
+            "policy": {"version": document["version"]},
         })
         return {"refusal": {"reason": "invalid proposal", "errors": exc.errors}}
     route_facts = facts(proposal, rules, ex.arn, deps.load_kill_switch())

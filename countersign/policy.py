@@ -51,6 +51,16 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str]) -> dict[st
     return {**body, "version": canonical.sha256(body)[:12]}
 
 
+def checked_document(document: dict[str, Any]) -> dict[str, Any]:
+    """The policy as read at run time: it must still satisfy the schema and its own version hash,
+    or the step fails (closed) rather than route by rules nobody reviewed."""
+    body = {"default": document.get("default"), "action_types": document.get("action_types")}
+    validate(body, load_schema(POLICY_SCHEMA))
+    if document.get("version") != canonical.sha256(body)[:12]:
+        raise SchemaError("the deployed policy does not match its version hash", "$.version")
+    return document
+
+
 def _combination_problems(merged: dict[str, Any]) -> list[tuple[str, str]]:
     found = []
     if merged["post_execution_review"] and not merged["executor"]:

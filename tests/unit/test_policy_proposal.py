@@ -181,3 +181,16 @@ def test_execution_name_without_a_key_is_fresh_each_time():
     names = {execution_name(refund()) for _ in range(20)}
     assert len(names) == 20
     assert all(re.fullmatch(r"p-[0-9a-f]{32}", n) for n in names)
+
+
+def test_the_deployed_policy_is_checked_again_at_run_time():
+    from countersign.policy import checked_document
+    from countersign.validation import SchemaError
+
+    document = policy_document()
+    assert checked_document(document) is document
+    tampered = {**document, "default": {**document["default"], "auto_approve_threshold": 0.1}}
+    with pytest.raises(SchemaError, match="does not match its version hash"):
+        checked_document(tampered)
+    with pytest.raises(SchemaError):
+        checked_document({**document, "default": {"auto_approve_threshold": 2}})
