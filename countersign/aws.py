@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from .case import Case
-from .reviews import DECIDED, PENDING, Decision, DecisionRefused, Review
+from .reviews import DECIDED, DISPATCHING, PENDING, Decision, DecisionRefused, Review
 
 
 
@@ -46,7 +46,8 @@ class S3AuditStore:
 
 class DynamoReviewStore:
     """Single-table layout: the review item (sk REVIEW) plus one assignment item per reviewer
-    (sk REVIEWER#id) that the ``by-reviewer`` index lists while the review is pending."""
+    (sk REVIEWER#id) that the ``by-reviewer`` index lists while the review is pending. Every
+    state change is one conditional write on the review item."""
 
     def __init__(self, ddb, table: str) -> None:
         self.ddb, self.table = ddb, table
@@ -67,20 +68,19 @@ class DynamoReviewStore:
         }
         if review.remind_at:   # the by-reminder index lists it until the reminder is sent or it is decided
             item.update(reminder={"S": "due"}, remind_at={"N": str(review.remind_at)})
-        writes: list[dict[str, Any]] = [{"Put": {
-            "TableName": self.table, "Item": item,
-            # A retried request step may re-open its own pending review, never anything else.
-            "ConditionExpression": "attribute_not_exists(pk) OR (#s = :p AND execution_arn = :e)",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":p": {"S": PENDING}, ":e": item["execution_arn"]},
-        }}]
-        for reviewer in review.reviewers:
-            writes.append({"Put": {"TableName": self.table, "Item": {
+        try:   # the review item is the atomic point; a retried request step may re-open only its own
+            self.ddb.put_item(
+                TableName=self.table, Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR (#s = :p AND execution_arn = :e)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":p": {"S": PENDING}, ":e": item["execution_arn"]})
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            raise RuntimeError(f"review {review.review_id} already exists for another execution") from None
+        for reviewer in review.reviewers:   # the by-reviewer index: who has what pending
+            self.ddb.put_item(TableName=self.table, Item={
                 "pk": pk, "sk": {"S": f"REVIEWER#{reviewer}"}, "reviewer": {"S": reviewer},
                 "review_id": {"S": review.review_id}, "status": {"S": PENDING},
-                "pending_until": {"S": deadline.zfill(12)}, "expires_at": item["expires_at"],
-            }}})
-        self.ddb.transact_write_items(TransactItems=writes)
+                "pending_until": {"S": deadline.zfill(12)}, "expires_at": item["expires_at"]})
 
     def get(self, review_id: str) -> Review | None:
         got = self.ddb.get_item(TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
@@ -88,32 +88,25 @@ class DynamoReviewStore:
         return review_from_item(got) if got else None
 
     def decide(self, review_id: str, decision: Decision, now: int) -> None:
-        review = self.get(review_id)
-        if review is None:
-            raise DecisionRefused(404, "no such review")
-        writes: list[dict[str, Any]] = [{"Update": {
-            "TableName": self.table, "Key": {"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
-            "UpdateExpression": "SET #s = :d, decision_json = :j REMOVE reminder",
-            "ConditionExpression": "#s = :p AND deadline > :now",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":d": {"S": DECIDED}, ":p": {"S": PENDING},
-                                          ":j": {"S": json.dumps(decision.to_dict())},
-                                          ":now": {"N": str(now)}},
-        }}]
-        for reviewer in review.reviewers:
-            writes.append({"Update": {
-                "TableName": self.table,
-                "Key": {"pk": self._pk(review_id), "sk": {"S": f"REVIEWER#{reviewer}"}},
-                "UpdateExpression": "SET #s = :d REMOVE pending_until",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {":d": {"S": DECIDED}},
-            }})
+        """One conditional write on the review item picks the single winner; the assignment items
+        (the by-reviewer index) follow. No transaction: a single-item condition is all it needs."""
         try:
-            self.ddb.transact_write_items(TransactItems=writes)
-        except self.ddb.exceptions.TransactionCanceledException:
+            self.ddb.update_item(
+                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                UpdateExpression="SET #s = :d, decision_json = :j REMOVE reminder",
+                ConditionExpression="#s = :p AND deadline > :now",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":d": {"S": DECIDED}, ":p": {"S": PENDING},
+                                           ":j": {"S": json.dumps(decision.to_dict())}, ":now": {"N": str(now)}})
+        except self.ddb.exceptions.ConditionalCheckFailedException:
             current = self.get(review_id)
             state = current.status.lower() if current else "gone"
             raise DecisionRefused(409, f"this review is already {state}; the first decision stands") from None
+        for reviewer in self.get(review_id).reviewers:
+            self.ddb.update_item(
+                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": f"REVIEWER#{reviewer}"}},
+                UpdateExpression="SET #s = :d REMOVE pending_until",
+                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":d": {"S": DECIDED}})
 
     def approve(self, review_id: str, vote: dict[str, Any], now: int) -> list[dict[str, Any]]:
         reviewer = vote["reviewer"]
@@ -136,6 +129,21 @@ class DynamoReviewStore:
             state = current.status.lower() if current else "gone"
             raise DecisionRefused(409, f"this review is already {state}; the first decision stands") from None
         return [json.loads(v["S"]) for v in got["Attributes"]["votes"]["L"]]
+
+    def claim_dispatch(self, review_id: str, now: int, stale_after: int = 120) -> bool:
+        """DECIDED → DISPATCHING, or take over a claim older than ``stale_after`` seconds (its
+        dispatcher died). A fresh claim held by another delivery is left alone."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                UpdateExpression="SET #s = :claimed, claimed_at = :now",
+                ConditionExpression="#s = :decided OR (#s = :claimed AND claimed_at < :stale)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":claimed": {"S": DISPATCHING}, ":decided": {"S": DECIDED},
+                                           ":now": {"N": str(now)}, ":stale": {"N": str(now - stale_after)}})
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def due_reminders(self, now: int) -> list[Review]:
         pages = self.ddb.get_paginator("query").paginate(

@@ -17,7 +17,7 @@ from .links import Mac, review_url, sign
 from .notify import Notifier, review_email, subject
 from .policy import checked_document
 from .proposal import InvalidProposal, check
-from .reviews import DECIDED, DISPATCHED, EXPIRED, PENDING, Review, ReviewStore
+from .reviews import DECIDED, DISPATCHED, DISPATCHING, EXPIRED, PENDING, Review, ReviewStore
 from .routing import KILL_OFF, expected_route, facts
 
 # the workflow's route → the review's mode (what the reviewer is asked)
@@ -135,8 +135,11 @@ def dispatch(review: Review, deps: Deps) -> str:
     if review.status != DECIDED or review.decision is None:
         return "skipped"
     current = deps.reviews.get(review.review_id)
-    if current is not None and current.status == DISPATCHED:
+    if current is None or current.status == DISPATCHED:
         return "duplicate"   # a redelivered stream record: the workflow already has this decision
+    resumed = current.status == DISPATCHING   # claimed before: by a live delivery, or a dead one
+    if not deps.reviews.claim_dispatch(review.review_id, int(deps.clock())):
+        return "duplicate"   # another delivery of the same record holds a fresh claim
     case, decision = review.case, review.decision
     stream = case.execution.audit_stream
     audit.append(deps.audit, stream, "decision_recorded", {
@@ -146,11 +149,13 @@ def dispatch(review: Review, deps: Deps) -> str:
         "diff": decision.diff, "decided_at": decision.decided_at, "final_action": decision.final_action,
     })
     delivered = deps.callbacks.deliver(review.task_token, decision)
-    if not delivered:
+    if not delivered and resumed and deps.clock() < review.deadline:
+        delivered = True     # the task is closed before its deadline: the earlier attempt delivered it
+    elif not delivered:
         audit.append(deps.audit, stream, "late_decision", {
             **case.audit_fields(), "actor": "system:dispatcher", "reviewer": decision.reviewer,
             "decision": decision.outcome,
             "note": "the workflow had already timed out; this decision changed nothing",
         })
-    deps.reviews.transition(review.review_id, DECIDED, DISPATCHED)
+    deps.reviews.transition(review.review_id, DISPATCHING, DISPATCHED)
     return "delivered" if delivered else "late"

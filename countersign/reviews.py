@@ -1,7 +1,8 @@
 """Pending reviews and the decisions reviewers make on them.
 
 A review is PENDING until exactly one decision wins the conditional write to DECIDED (or the
-workflow times out and marks it EXPIRED). The dispatcher then moves it to DISPATCHED. The store is
+workflow times out and marks it EXPIRED). The dispatcher claims it (DISPATCHING), calls the
+workflow back, and marks it DISPATCHED. The store is
 a port; ``countersign.aws.DynamoReviewStore`` is the DynamoDB adapter.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from .case import Case
 from .links import Grant
 from .proposal import InvalidProposal, check_parameters
 
-PENDING, DECIDED, DISPATCHED, EXPIRED = "PENDING", "DECIDED", "DISPATCHED", "EXPIRED"
+PENDING, DECIDED, DISPATCHING, DISPATCHED, EXPIRED = "PENDING", "DECIDED", "DISPATCHING", "DISPATCHED", "EXPIRED"
 CHOICES = {"approve": "approved", "modify": "modified", "reject": "rejected"}
 MAX_RATIONALE = 4000
 MAX_PARAMETERS_JSON = 64 * 1024
@@ -75,6 +76,7 @@ class ReviewStore(Protocol):
     def decide(self, review_id: str, decision: Decision, now: int) -> None:
         """PENDING → DECIDED, atomically, only before the deadline; else raise DecisionRefused(409)."""
     def transition(self, review_id: str, from_status: str, to_status: str) -> bool: ...
+    def claim_dispatch(self, review_id: str, now: int) -> bool: ...
     def due_reminders(self, now: int) -> list[Review]: ...
     def claim_reminder(self, review_id: str) -> bool: ...
     def approve(self, review_id: str, vote: dict[str, Any], now: int) -> list[dict[str, Any]]:

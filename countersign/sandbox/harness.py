@@ -87,7 +87,7 @@ class Harness:
         found = []
         for message_id, body, subject, attributes, _group in backend.topics[self.topic_arn].sent_notifications:
             reviewer = (attributes or {}).get("reviewer", {}).get("Value", "")
-            sent_at = self._sent_at.setdefault(message_id, time.time())
+            sent_at = moto_patches.SENT_AT.get(message_id) or self._sent_at.setdefault(message_id, time.time())
             found.append(Email(addresses.get(reviewer, ""), reviewer, subject or "", body, LINK.findall(body), sent_at))
         return found
 

@@ -31,13 +31,18 @@ INVOCATIONS: list[dict[str, Any]] = []   # function name + outcome, for tests an
 
 @contextmanager
 def _environment(variables: dict[str, str]):
-    saved = dict(os.environ)
+    """Set variables for the duration; restore exactly those (never clearing the environment,
+    which other threads read while creating clients)."""
+    saved = {k: os.environ.get(k) for k in variables}
     os.environ.update({k: str(v) for k, v in variables.items()})
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _module_for(fn) -> ModuleType:

@@ -5,6 +5,7 @@ Each patch is narrow and says what it fixes; ``docs/moto.md`` lists them with th
 from __future__ import annotations
 
 _applied = False
+SENT_AT: dict[str, float] = {}   # SNS message id → when it was published (moto keeps no time)
 
 
 def apply() -> None:
@@ -16,6 +17,7 @@ def apply() -> None:
     _cloudformation_state_machines_into_interpreter()
     _lambda_in_process()
     _bucket_policies_see_tls()
+    _sns_publish_times()
 
 
 def _execution_start_time_as_iso() -> None:
@@ -78,3 +80,19 @@ def _bucket_policies_see_tls() -> None:
         return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
 
     FakeBucket.get_permission = get_permission
+
+
+def _sns_publish_times() -> None:
+    """Record when each SNS message was published, for the outbox's ``sent_at``."""
+    import time
+
+    from moto.sns.models import Topic
+
+    original = Topic.publish
+
+    def publish(self, *args, **kwargs):
+        message_id = original(self, *args, **kwargs)
+        SENT_AT[message_id] = time.time()
+        return message_id
+
+    Topic.publish = publish

@@ -3,6 +3,7 @@ the workflow back once, treats a timed-out task as a late decision, and never lo
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 
@@ -41,6 +42,12 @@ def test_a_decision_that_arrives_after_the_timeout_is_audited_as_late(stack):
     arn = stack.start(proposal(action={"type": "quick.timeout", "summary": "x", "parameters": {}}), unique("late"))
     review_id = review_id_of(stack, arn)
     assert json.loads(stack.wait(arn)["output"])["outcome"] == "expired"
+    # The race this covers: the POST won PENDING → DECIDED a moment before the deadline, so the
+    # workflow's timeout could not mark the review expired, and the stream delivers it afterwards.
+    boto3.client("dynamodb").update_item(
+        TableName=stack.table, Key={"pk": {"S": f"REVIEW#{review_id}"}, "sk": {"S": "REVIEW"}},
+        UpdateExpression="SET #s = :d, decision_json = :j", ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":d": {"S": "DECIDED"}, ":j": {"S": json.dumps(APPROVE)}})
     result = invoke_dispatcher(stack, stream_event(review_item(stack, review_id), APPROVE))
     assert result == {"batchItemFailures": []}     # handled, so the stream does not retry it
     events = [r["event"] for r in stack.execution_records(arn)]
@@ -59,6 +66,33 @@ def test_a_redelivered_decision_is_not_dispatched_twice(stack):
     assert invoke_dispatcher(stack, stream_event(item)) == {"batchItemFailures": []}
     events = [r["event"] for r in stack.execution_records(arn)]
     assert events.count("decision_recorded") == 1 and "late_decision" not in events
+
+
+def claim(stack, review_id: str, claimed_at: int) -> dict:
+    item = review_item(stack, review_id)
+    boto3.client("dynamodb").update_item(
+        TableName=stack.table, Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET #s = :d, decision_json = :j, claimed_at = :t", ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":d": {"S": "DISPATCHING"}, ":j": {"S": json.dumps(APPROVE)},
+                                   ":t": {"N": str(claimed_at)}})
+    return {**review_item(stack, review_id), "status": {"S": "DECIDED"}}
+
+
+def test_a_second_delivery_while_another_holds_the_claim_is_skipped(stack):
+    arn = stack.start(proposal(), unique("held"))
+    image = claim(stack, review_id_of(stack, arn), int(time.time()))       # a live dispatcher holds it
+    assert invoke_dispatcher(stack, stream_event(image)) == {"batchItemFailures": []}
+    assert stack.wait(arn, timeout=0.3)["status"] == "RUNNING"
+    assert "decision_recorded" not in [r["event"] for r in stack.execution_records(arn)]
+
+
+def test_a_retry_takes_over_a_claim_whose_dispatcher_died_and_delivers_once(stack):
+    arn = stack.start(proposal(), unique("stale"))
+    image = claim(stack, review_id_of(stack, arn), int(time.time()) - 600)  # claimed ten minutes ago
+    assert invoke_dispatcher(stack, stream_event(image)) == {"batchItemFailures": []}
+    assert stack.wait(arn)["status"] == "SUCCEEDED"
+    events = [r["event"] for r in stack.execution_records(arn)]
+    assert "late_decision" not in events and events.count("decision_recorded") == 1
 
 
 def test_records_that_are_not_new_decisions_are_ignored(stack):
