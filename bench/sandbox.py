@@ -1,7 +1,7 @@
 """End-to-end latency and scale of the local sandbox (``countersign local``), driven over HTTP.
 
 Starts ``python -m countersign local`` as a subprocess on free ports, exactly as
-tests/e2e/test_sandbox.py does (default cdk.json context: refund.issue needs confidence 0.95, so the
+tests/e2e/test_sandbox.py does (default cdk.json context: refund.issue is irreversible, so the
 example refund at 0.72 goes to a human; reviewers alice and bob), then:
 
 1. Latency, over N proposals one after the other (``--proposals``, default 200). Each is a copy of
