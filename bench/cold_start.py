@@ -7,7 +7,7 @@ level; that is intended and counted as part of the cold start.
 
 The baseline, also in a fresh interpreter, is ``import boto3`` plus creating the same clients the
 handler creates at import, derived from its ``build_deps(...)`` arguments: s3 always (audit),
-reviews -> dynamodb, links -> kms, notify -> sns, callbacks -> stepfunctions. "policy" adds no
+reviews -> dynamodb, links -> kms, notify -> sns, callbacks -> stepfunctions, executor -> lambda. "policy" adds no
 client at import (Powertools parameters creates its ssm client lazily, at first call).
 
 Each measurement is repeated N times (handler and baseline interleaved) and the median is
@@ -28,8 +28,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HANDLERS = ("prepare", "request_review", "conclude", "dispatcher", "review_api")
-CLIENTS = {"reviews": "dynamodb", "links": "kms", "notify": "sns", "callbacks": "stepfunctions"}
+HANDLERS = tuple(sorted(p.stem for p in (ROOT / "lambdas").glob("*.py") if p.stem != "__init__"))
+CLIENTS = {"reviews": "dynamodb", "links": "kms", "notify": "sns", "callbacks": "stepfunctions",
+           "executor": "lambda"}
 TARGET = 1.25
 
 ENV = {
@@ -37,6 +38,7 @@ ENV = {
     "LINK_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
     "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench-reviews",
     "POLICY_PARAMETER": "/countersign/bench/policy", "REVIEWERS": "alice,bob",
+    "KILL_SWITCH_PARAMETER": "/countersign/bench/kill-switch",
     "REVIEW_BASE_URL": "https://review.example/", "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "POWERTOOLS_SERVICE_NAME": "countersign", "POWERTOOLS_METRICS_NAMESPACE": "Countersign",

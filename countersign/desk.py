@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from . import audit
-from .gate import Deps
+from .deps import Deps
 from .links import LinkRefused, review_url, valid_review_id, verify
 from .pages import message_page, review_page
 from .reviews import DecisionRefused, authorise, parse_decision

@@ -6,38 +6,20 @@ routes on (``routing.facts``) and act on its choice.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from . import audit
-from .audit import AuditStore
 from .case import Case, Execution, new_review_id
-from .links import Mac, review_url, sign
-from .notify import Notifier, review_email, subject
+from .deps import Deps
+from .links import review_url, sign
+from .notify import review_email, subject
 from .policy import checked_document
 from .proposal import InvalidProposal, check
-from .reviews import DECIDED, DISPATCHED, DISPATCHING, EXPIRED, PENDING, Review, ReviewStore
-from .routing import KILL_OFF, expected_route, facts
+from .reviews import DECIDED, DISPATCHED, DISPATCHING, EXPIRED, PENDING, Review
+from .routing import expected_route, facts
 
 # the workflow's route → the review's mode (what the reviewer is asked)
 MODES = {"human_review": "review", "veto_window": "veto", "post_execution": "signoff", "post_hoc": "reverse"}
-
-
-@dataclass
-class Deps:
-    audit: AuditStore
-    audit_bucket: str = ""
-    reviews: ReviewStore | None = None
-    mac: Mac | None = None
-    notifier: Notifier | None = None
-    callbacks: Any = None
-    load_policy: Callable[[], dict[str, Any]] | None = None
-    load_kill_switch: Callable[[], str] = lambda: KILL_OFF
-    executor: Any = None          # runs an action type's executor / compensation Lambda
-    reviewers: tuple[str, ...] = ()
-    review_base_url: str = ""
-    clock: Callable[[], float] = time.time
 
 
 def prepare(proposal: Any, execution: dict[str, str], deps: Deps) -> dict[str, Any]:

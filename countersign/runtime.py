@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 
 from .aws import DynamoReviewStore, LambdaExecutor, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
-from .gate import Deps
+from .deps import Deps
 
 
 def _policy_loader():

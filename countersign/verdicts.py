@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from . import audit
 from .case import Case
-from .gate import Deps
+from .deps import Deps
 from .reviews import EXPIRED, PENDING
 
 ROUTE_OF_MODE = {"review": "human_review", "veto": "veto_window", "signoff": "post_execution", "reverse": "post_hoc"}

@@ -1,0 +1,25 @@
+"""The adapters a workflow step or the review desk works with, handed in by the Lambda wiring
+(``runtime.build_deps``) or by a test. Kept apart so importing it costs a handler nothing."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass
+class Deps:
+    audit: Any          # audit.AuditStore
+    audit_bucket: str = ""
+    reviews: Any = None           # reviews.ReviewStore
+    mac: Callable[[bytes], bytes] | None = None
+    notifier: Any = None          # notify.Notifier
+    callbacks: Any = None
+    load_policy: Callable[[], dict[str, Any]] | None = None
+    load_kill_switch: Callable[[], str] = lambda: "off"     # routing.KILL_OFF
+    executor: Any = None          # runs an action type's executor / compensation Lambda
+    reviewers: tuple[str, ...] = ()
+    review_base_url: str = ""
+    clock: Callable[[], float] = time.time
+
+
