@@ -91,18 +91,19 @@ class DynamoReviewStore:
         """One conditional write on the review item picks the single winner; the assignment items
         (the by-reviewer index) follow. No transaction: a single-item condition is all it needs."""
         try:
-            self.ddb.update_item(
+            decided = self.ddb.update_item(
                 TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
                 UpdateExpression="SET #s = :d, decision_json = :j REMOVE reminder",
                 ConditionExpression="#s = :p AND deadline > :now",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":d": {"S": DECIDED}, ":p": {"S": PENDING},
-                                           ":j": {"S": json.dumps(decision.to_dict())}, ":now": {"N": str(now)}})
+                                           ":j": {"S": json.dumps(decision.to_dict())}, ":now": {"N": str(now)}},
+                ReturnValues="ALL_NEW")["Attributes"]
         except self.ddb.exceptions.ConditionalCheckFailedException:
             current = self.get(review_id)
             state = current.status.lower() if current else "gone"
             raise DecisionRefused(409, f"this review is already {state}; the first decision stands") from None
-        for reviewer in self.get(review_id).reviewers:
+        for reviewer in (r["S"] for r in decided["reviewers"]["L"]):
             self.ddb.update_item(
                 TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": f"REVIEWER#{reviewer}"}},
                 UpdateExpression="SET #s = :d REMOVE pending_until",
@@ -130,20 +131,22 @@ class DynamoReviewStore:
             raise DecisionRefused(409, f"this review is already {state}; the first decision stands") from None
         return [json.loads(v["S"]) for v in got["Attributes"]["votes"]["L"]]
 
-    def claim_dispatch(self, review_id: str, now: int, stale_after: int = 120) -> bool:
+    def claim_dispatch(self, review_id: str, now: int, stale_after: int = 120) -> str | None:
         """DECIDED → DISPATCHING, or take over a claim older than ``stale_after`` seconds (its
-        dispatcher died). A fresh claim held by another delivery is left alone."""
+        dispatcher died); returns the status it had. A fresh claim held by another delivery, or
+        a review already dispatched, is left alone (None)."""
         try:
-            self.ddb.update_item(
+            got = self.ddb.update_item(
                 TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
                 UpdateExpression="SET #s = :claimed, claimed_at = :now",
                 ConditionExpression="#s = :decided OR (#s = :claimed AND claimed_at < :stale)",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":claimed": {"S": DISPATCHING}, ":decided": {"S": DECIDED},
-                                           ":now": {"N": str(now)}, ":stale": {"N": str(now - stale_after)}})
+                                           ":now": {"N": str(now)}, ":stale": {"N": str(now - stale_after)}},
+                ReturnValues="ALL_OLD")
         except self.ddb.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+            return None
+        return got["Attributes"]["status"]["S"]
 
     def due_reminders(self, now: int) -> list[Review]:
         pages = self.ddb.get_paginator("query").paginate(

@@ -116,12 +116,10 @@ def dispatch(review: Review, deps: Deps) -> str:
     append is idempotent and a dispatched review is skipped. Returns what happened."""
     if review.status != DECIDED or review.decision is None:
         return "skipped"
-    current = deps.reviews.get(review.review_id)
-    if current is None or current.status == DISPATCHED:
-        return "duplicate"   # a redelivered stream record: the workflow already has this decision
-    resumed = current.status == DISPATCHING   # claimed before: by a live delivery, or a dead one
-    if not deps.reviews.claim_dispatch(review.review_id, int(deps.clock())):
-        return "duplicate"   # another delivery of the same record holds a fresh claim
+    was = deps.reviews.claim_dispatch(review.review_id, int(deps.clock()))
+    if was is None:
+        return "duplicate"   # dispatched already, or another delivery holds a fresh claim
+    resumed = was == DISPATCHING   # taken over from a dispatcher that died mid-way
     case, decision = review.case, review.decision
     stream = case.execution.audit_stream
     audit.append(deps.audit, stream, "decision_recorded", {
