@@ -152,5 +152,7 @@ def set_kill_switch(target: Target, mode: str, reason: str, endpoint: str | None
     store = S3AuditStore(boto3.client("s3", **kwargs), target.outputs["AuditBucketName"])
     at = audit.now_iso()
     stream = f"kill-switch/{at[:10].replace('-', '/')}/{at[11:23].replace(':', '').replace('.', '')}"
+    policy = target.policy() or {}
     return audit.append(store, stream, "kill_switch_changed",
-                        {"actor": actor, "from": before, "to": mode, "reason": reason, "parameter": name})
+                        {"actor": actor, "from": before, "to": mode, "reason": reason, "parameter": name,
+                         "policy": {"version": policy.get("version")}})

@@ -233,3 +233,4 @@ def test_the_kill_switch_halts_submissions_and_every_flip_is_audited(sandbox, tm
     records = [json.loads(s3.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys]
     assert [(r["from"], r["to"]) for r in records][-2:] == [("off", "halt"), ("halt", "off")]
     assert records[-2]["reason"] == "incident INC-7" and records[-2]["actor"].startswith("arn:aws:")
+    assert len(records[-2]["policy"]["version"]) == 12
