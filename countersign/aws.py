@@ -56,6 +56,14 @@ class DynamoReviewStore:
     def _pk(review_id: str) -> dict[str, str]:
         return {"S": f"REVIEW#{review_id}"}
 
+    def _key(self, review_id: str) -> dict[str, Any]:
+        return {"pk": self._pk(review_id), "sk": {"S": "REVIEW"}}
+
+    def _refuse_not_pending(self, review_id: str) -> DecisionRefused:
+        current = self.get(review_id)
+        state = current.status.lower() if current else "gone"
+        return DecisionRefused(409, f"this review is already {state}; the first decision stands")
+
     def create(self, review: Review) -> None:
         pk, deadline = self._pk(review.review_id), str(review.deadline)
         item = {
@@ -83,7 +91,7 @@ class DynamoReviewStore:
                 "pending_until": {"S": deadline.zfill(12)}, "expires_at": item["expires_at"]})
 
     def get(self, review_id: str) -> Review | None:
-        got = self.ddb.get_item(TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+        got = self.ddb.get_item(TableName=self.table, Key=self._key(review_id),
                                 ConsistentRead=True).get("Item")
         return review_from_item(got) if got else None
 
@@ -92,7 +100,7 @@ class DynamoReviewStore:
         (the by-reviewer index) follow. No transaction: a single-item condition is all it needs."""
         try:
             decided = self.ddb.update_item(
-                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                TableName=self.table, Key=self._key(review_id),
                 UpdateExpression="SET #s = :d, decision_json = :j REMOVE reminder",
                 ConditionExpression="#s = :p AND deadline > :now",
                 ExpressionAttributeNames={"#s": "status"},
@@ -100,9 +108,7 @@ class DynamoReviewStore:
                                            ":j": {"S": json.dumps(decision.to_dict())}, ":now": {"N": str(now)}},
                 ReturnValues="ALL_NEW")["Attributes"]
         except self.ddb.exceptions.ConditionalCheckFailedException:
-            current = self.get(review_id)
-            state = current.status.lower() if current else "gone"
-            raise DecisionRefused(409, f"this review is already {state}; the first decision stands") from None
+            raise self._refuse_not_pending(review_id) from None
         for reviewer in (r["S"] for r in decided["reviewers"]["L"]):
             self.ddb.update_item(
                 TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": f"REVIEWER#{reviewer}"}},
@@ -113,7 +119,7 @@ class DynamoReviewStore:
         reviewer = vote["reviewer"]
         try:
             got = self.ddb.update_item(
-                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                TableName=self.table, Key=self._key(review_id),
                 UpdateExpression="ADD approvers :r SET votes = list_append(if_not_exists(votes, :none), :v)",
                 ConditionExpression="#s = :p AND deadline > :now AND "
                                     "(attribute_not_exists(approvers) OR NOT contains(approvers, :id))",
@@ -127,8 +133,7 @@ class DynamoReviewStore:
             if current and current.status == PENDING and any(v["reviewer"] == reviewer for v in current.votes):
                 raise DecisionRefused(409, "you have already approved this action; it needs another reviewer's "
                                            "approval, and one reviewer never counts twice") from None
-            state = current.status.lower() if current else "gone"
-            raise DecisionRefused(409, f"this review is already {state}; the first decision stands") from None
+            raise self._refuse_not_pending(review_id) from None
         return [json.loads(v["S"]) for v in got["Attributes"]["votes"]["L"]]
 
     def claim_dispatch(self, review_id: str, now: int, stale_after: int = 120) -> str | None:
@@ -137,7 +142,7 @@ class DynamoReviewStore:
         a review already dispatched, is left alone (None)."""
         try:
             got = self.ddb.update_item(
-                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                TableName=self.table, Key=self._key(review_id),
                 UpdateExpression="SET #s = :claimed, claimed_at = :now",
                 ConditionExpression="#s = :decided OR (#s = :claimed AND claimed_at < :stale)",
                 ExpressionAttributeNames={"#s": "status"},
@@ -159,7 +164,7 @@ class DynamoReviewStore:
     def claim_reminder(self, review_id: str) -> bool:
         try:
             self.ddb.update_item(
-                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                TableName=self.table, Key=self._key(review_id),
                 UpdateExpression="REMOVE reminder", ConditionExpression="attribute_exists(reminder) AND #s = :p",
                 ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":p": {"S": PENDING}})
         except self.ddb.exceptions.ConditionalCheckFailedException:
@@ -169,7 +174,7 @@ class DynamoReviewStore:
     def transition(self, review_id: str, from_status: str, to_status: str) -> bool:
         try:
             self.ddb.update_item(
-                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": "REVIEW"}},
+                TableName=self.table, Key=self._key(review_id),
                 UpdateExpression="SET #s = :to", ConditionExpression="#s = :from",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":to": {"S": to_status}, ":from": {"S": from_status}})

@@ -67,18 +67,16 @@ class ApprovalGate(Construct):
         review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
                             description="Review page and decisions", environment={**audit_env, **store_env, **link_env})
         self.api = ReviewApi(self, "ReviewApi", handler=review_fn, retain_logs=prod)
+        notify_env = {**audit_env, **store_env, **link_env, "TOPIC_ARN": self.notifications.topic.topic_arn,
+                      "REVIEW_BASE_URL": config.review_base_url or self.api.url}   # whoever emails review links
         request = fns.add("RequestReview", "lambdas.request_review.handler",
                           description="Store pending review, notify reviewers",
-                          environment={**audit_env, **store_env, **link_env,
-                                       "TOPIC_ARN": self.notifications.topic.topic_arn,
-                                       "REVIEW_BASE_URL": config.review_base_url or self.api.url})
+                          environment=notify_env)
         conclude = fns.add("Conclude", "lambdas.conclude.handler", description="Closing audit record and verdict",
                            environment={**audit_env, **store_env})
         reminders = fns.add("Reminders", "lambdas.reminders.handler", timeout=60,
                             description="Remind reviewers before their deadline",
-                            environment={**audit_env, **store_env, **link_env,
-                                         "TOPIC_ARN": self.notifications.topic.topic_arn,
-                                         "REVIEW_BASE_URL": config.review_base_url or self.api.url})
+                            environment=notify_env)
         self.reminder_sweep = events.Rule(self, "ReminderSweep", description="Countersign: send due reminders",
                     schedule=events.Schedule.rate(Duration.minutes(config.reminder_sweep_minutes)),
                     targets=[targets.LambdaFunction(reminders, retry_attempts=2)])

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import boto3
 
+from ..aws import S3AuditStore
 from . import lambda_runtime, moto_patches
 from .api_gateway import HttpResponse, Route, request, routes
 from .deploy import Deployment, deploy
@@ -41,7 +42,7 @@ class Harness:
         self.audit_bucket = out["AuditBucketName"]
         self.table = out["ReviewsTableName"]
         self.topic_arn = out["ReviewTopicArn"]
-        self._sent_at: dict[str, float] = {}
+        self.audit = S3AuditStore(self.s3, self.audit_bucket)
 
     @classmethod
     def deploy(cls, synthesized, review_base_url: str = "http://127.0.0.1:8000") -> "Harness":
@@ -87,8 +88,8 @@ class Harness:
         found = []
         for message_id, body, subject, attributes, _group in backend.topics[self.topic_arn].sent_notifications:
             reviewer = (attributes or {}).get("reviewer", {}).get("Value", "")
-            sent_at = moto_patches.SENT_AT.get(message_id) or self._sent_at.setdefault(message_id, time.time())
-            found.append(Email(addresses.get(reviewer, ""), reviewer, subject or "", body, LINK.findall(body), sent_at))
+            found.append(Email(addresses.get(reviewer, ""), reviewer, subject or "", body, LINK.findall(body),
+                               moto_patches.SENT_AT.get(message_id, 0.0)))
         return found
 
     def wait_for_email(self, reviewer: str, containing: str, timeout: float = 10) -> Email:
@@ -108,14 +109,11 @@ class Harness:
 
     # auditor side ----------------------------------------------------------------------------
     def audit_records(self, prefix: str) -> list[dict[str, Any]]:
-        keys = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.audit_bucket, Prefix=prefix):
-            keys += [o["Key"] for o in page.get("Contents", [])]
-        return [json.loads(self.s3.get_object(Bucket=self.audit_bucket, Key=k)["Body"].read()) for k in sorted(keys)]
+        return self._read(sorted(self.audit.list_keys(prefix)))
 
     def execution_records(self, execution_arn: str) -> list[dict[str, Any]]:
         name = execution_arn.rsplit(":", 1)[1]
-        keys = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.audit_bucket, Prefix="executions/"):
-            keys += [o["Key"] for o in page.get("Contents", []) if f"/{name}/" in o["Key"]]
-        return [json.loads(self.s3.get_object(Bucket=self.audit_bucket, Key=k)["Body"].read()) for k in sorted(keys)]
+        return self._read(sorted(k for k in self.audit.list_keys("executions/") if f"/{name}/" in k))
+
+    def _read(self, keys: list[str]) -> list[dict[str, Any]]:
+        return [json.loads(self.audit.get(k)) for k in keys]

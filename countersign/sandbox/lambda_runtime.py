@@ -26,7 +26,6 @@ BASE_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": 
             "POWERTOOLS_LOG_LEVEL": "WARNING"}
 # Extra variables per function name, e.g. the sandbox's own review URL.
 ENV_OVERRIDES: dict[str, dict[str, str]] = {}
-INVOCATIONS: list[dict[str, Any]] = []   # function name + outcome, for tests and benchmarks
 
 
 @contextmanager
@@ -86,12 +85,10 @@ def invoke_in_process(fn, event: Any = None) -> tuple[str, bool, str]:
         result = getattr(module, fn.handler.rsplit(".", 1)[1])(event, context)
     except Exception as exc:  # reported to the caller the way Lambda reports it
         return _failed(fn, exc)
-    INVOCATIONS.append({"function": fn.function_name, "error": None})
     return json.dumps(result), False, ""
 
 
 def _failed(fn, exc: Exception) -> tuple[str, bool, str]:
-    INVOCATIONS.append({"function": fn.function_name, "error": type(exc).__name__})
     payload = {"errorType": type(exc).__name__, "errorMessage": str(exc),
                "stackTrace": traceback.format_exc().splitlines()}
     return json.dumps(payload), True, traceback.format_exc()

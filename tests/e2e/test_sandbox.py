@@ -2,7 +2,6 @@
 --wait` blocking, a reviewer in a real headless Chromium following the emailed link."""
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal

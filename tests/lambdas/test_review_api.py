@@ -155,3 +155,15 @@ def test_ai_written_text_is_escaped_on_the_page(stack):
     page = stack.http("GET", review_link(stack, arn)).body
     assert "<script>alert" not in page and "&lt;script&gt;alert(" in page
     assert "<img" not in page and "<a href='javascript" not in page and "&lt;/pre&gt;" in page
+
+
+def test_the_by_reviewer_index_lists_pending_reviews_until_they_are_decided(stack):
+    from countersign.aws import DynamoReviewStore
+
+    store = DynamoReviewStore(boto3.client("dynamodb"), stack.table)
+    arn = stack.start(proposal(), unique("listed"))
+    link = review_link(stack, arn, "alice")
+    review_id = review_id_of_link(link)
+    assert review_id in store.pending_for("alice") and review_id in store.pending_for("bob")
+    assert decide(stack, link, "approve", "ok").status == 200
+    assert review_id not in store.pending_for("alice") and review_id not in store.pending_for("bob")

@@ -4,7 +4,6 @@ executes first and can be reversed by the compensation."""
 from __future__ import annotations
 
 import json
-import time
 
 from tests.helpers import decide, proposal, review_id_of, review_link, unique
 
