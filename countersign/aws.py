@@ -12,8 +12,7 @@ import json
 from typing import Any
 
 from .case import Case
-from .reviews import DECIDED, DISPATCHING, PENDING, Decision, DecisionRefused, Review
-
+from .reviews import DECIDED, DISPATCHED, DISPATCHING, EXPIRED, PENDING, Decision, Review
 
 
 class S3AuditStore:
@@ -47,7 +46,9 @@ class S3AuditStore:
 class DynamoReviewStore:
     """Single-table layout: the review item (sk REVIEW) plus one assignment item per reviewer
     (sk REVIEWER#id) that the ``by-reviewer`` index lists while the review is pending. Every
-    state change is one conditional write on the review item."""
+    state change is one conditional write on the review item. A decided review carries
+    ``outbox = due`` until it is dispatched, so the sparse ``by-outbox`` index lists exactly the
+    decisions the reconciler may have to finish."""
 
     def __init__(self, ddb, table: str) -> None:
         self.ddb, self.table = ddb, table
@@ -59,10 +60,16 @@ class DynamoReviewStore:
     def _key(self, review_id: str) -> dict[str, Any]:
         return {"pk": self._pk(review_id), "sk": {"S": "REVIEW"}}
 
-    def _refuse_not_pending(self, review_id: str) -> DecisionRefused:
-        current = self.get(review_id)
-        state = current.status.lower() if current else "gone"
-        return DecisionRefused(409, f"this review is already {state}; the first decision stands")
+    def _update(self, review_id: str, update: str, condition: str, values: dict[str, Any],
+                returns: str = "NONE") -> dict[str, Any] | None:
+        """One conditional update of the review item; None when its condition does not hold."""
+        try:
+            got = self.ddb.update_item(TableName=self.table, Key=self._key(review_id), UpdateExpression=update,
+                                       ConditionExpression=condition, ExpressionAttributeNames={"#s": "status"},
+                                       ExpressionAttributeValues=values, ReturnValues=returns)
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return None
+        return got.get("Attributes", {})
 
     def create(self, review: Review) -> None:
         pk, deadline = self._pk(review.review_id), str(review.deadline)
@@ -83,75 +90,81 @@ class DynamoReviewStore:
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":p": {"S": PENDING}, ":e": item["execution_arn"]})
         except self.ddb.exceptions.ConditionalCheckFailedException:
-            raise RuntimeError(f"review {review.review_id} already exists for another execution") from None
+            self._retarget(review)
+            return
         for reviewer in review.reviewers:   # the by-reviewer index: who has what pending
             self.ddb.put_item(TableName=self.table, Item={
                 "pk": pk, "sk": {"S": f"REVIEWER#{reviewer}"}, "reviewer": {"S": reviewer},
                 "review_id": {"S": review.review_id}, "status": {"S": PENDING},
                 "pending_until": {"S": deadline.zfill(12)}, "expires_at": item["expires_at"]})
 
+    def _retarget(self, review: Review) -> None:
+        """A retried request step found its review already decided: the decision stands, and it is
+        queued again for the new attempt's task token (the old token's task is gone)."""
+        done = self._update(
+            review.review_id, "SET task_token = :t, #s = :d, outbox = :due REMOVE delivered_at, claimed_at",
+            "execution_arn = :e AND #s IN (:d, :c, :x)",
+            {":t": {"S": review.task_token}, ":d": {"S": DECIDED}, ":c": {"S": DISPATCHING},
+             ":x": {"S": DISPATCHED}, ":due": {"S": "due"}, ":e": {"S": review.case.execution.arn}})
+        if done is None:
+            raise RuntimeError(f"review {review.review_id} already exists for another execution, or has expired")
+
     def get(self, review_id: str) -> Review | None:
         got = self.ddb.get_item(TableName=self.table, Key=self._key(review_id),
                                 ConsistentRead=True).get("Item")
         return review_from_item(got) if got else None
 
-    def decide(self, review_id: str, decision: Decision, now: int) -> None:
-        """One conditional write on the review item picks the single winner; the assignment items
-        (the by-reviewer index) follow. No transaction: a single-item condition is all it needs."""
-        try:
-            decided = self.ddb.update_item(
-                TableName=self.table, Key=self._key(review_id),
-                UpdateExpression="SET #s = :d, decision_json = :j REMOVE reminder",
-                ConditionExpression="#s = :p AND deadline > :now",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":d": {"S": DECIDED}, ":p": {"S": PENDING},
-                                           ":j": {"S": json.dumps(decision.to_dict())}, ":now": {"N": str(now)}},
-                ReturnValues="ALL_NEW")["Attributes"]
-        except self.ddb.exceptions.ConditionalCheckFailedException:
-            raise self._refuse_not_pending(review_id) from None
-        for reviewer in (r["S"] for r in decided["reviewers"]["L"]):
-            self.ddb.update_item(
-                TableName=self.table, Key={"pk": self._pk(review_id), "sk": {"S": f"REVIEWER#{reviewer}"}},
-                UpdateExpression="SET #s = :d REMOVE pending_until",
-                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":d": {"S": DECIDED}})
+    def write_vote(self, review: Review, votes: list[dict[str, Any]], decision: Decision | None, now: int) -> bool:
+        values = {":p": {"S": PENDING}, ":now": {"N": str(now)}, ":v": {"N": str(review.version)},
+                  ":one": {"N": "1"}, ":votes": {"L": [{"S": json.dumps(v)} for v in votes]}}
+        update = "SET votes = :votes ADD version :one"
+        if decision is not None:
+            update = "SET votes = :votes, #s = :d, decision_json = :j, outbox = :due, decided_epoch = :now " \
+                     "ADD version :one REMOVE reminder"
+            values.update({":d": {"S": DECIDED}, ":j": {"S": json.dumps(decision.to_dict())}, ":due": {"S": "due"}})
+        written = self._update(review.review_id, update,
+                               "#s = :p AND deadline > :now AND (attribute_not_exists(version) OR version = :v)",
+                               values, returns="ALL_NEW")
+        if written is not None and decision is not None:
+            for reviewer in (r["S"] for r in written["reviewers"]["L"]):   # the by-reviewer index follows
+                self.ddb.update_item(
+                    TableName=self.table, Key={"pk": self._pk(review.review_id), "sk": {"S": f"REVIEWER#{reviewer}"}},
+                    UpdateExpression="SET #s = :d REMOVE pending_until",
+                    ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":d": {"S": DECIDED}})
+        return written is not None
 
-    def approve(self, review_id: str, vote: dict[str, Any], now: int) -> list[dict[str, Any]]:
-        reviewer = vote["reviewer"]
-        try:
-            got = self.ddb.update_item(
-                TableName=self.table, Key=self._key(review_id),
-                UpdateExpression="ADD approvers :r SET votes = list_append(if_not_exists(votes, :none), :v)",
-                ConditionExpression="#s = :p AND deadline > :now AND "
-                                    "(attribute_not_exists(approvers) OR NOT contains(approvers, :id))",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":r": {"SS": [reviewer]}, ":id": {"S": reviewer},
-                                           ":v": {"L": [{"S": json.dumps(vote)}]}, ":none": {"L": []},
-                                           ":p": {"S": PENDING}, ":now": {"N": str(now)}},
-                ReturnValues="ALL_NEW")
-        except self.ddb.exceptions.ConditionalCheckFailedException:
-            current = self.get(review_id)
-            if current and current.status == PENDING and any(v["reviewer"] == reviewer for v in current.votes):
-                raise DecisionRefused(409, "you have already approved this action; it needs another reviewer's "
-                                           "approval, and one reviewer never counts twice") from None
-            raise self._refuse_not_pending(review_id) from None
-        return [json.loads(v["S"]) for v in got["Attributes"]["votes"]["L"]]
+    def expire(self, review_id: str) -> Review | None:
+        self._update(review_id, "SET #s = :x REMOVE reminder", "#s = :p", {":x": {"S": EXPIRED}, ":p": {"S": PENDING}})
+        return self.get(review_id)
 
-    def claim_dispatch(self, review_id: str, now: int, stale_after: int = 120) -> str | None:
+    def claim_dispatch(self, review_id: str, now: int, stale_after: int) -> Review | str:
         """DECIDED → DISPATCHING, or take over a claim older than ``stale_after`` seconds (its
-        dispatcher died); returns the status it had. A fresh claim held by another delivery, or
-        a review already dispatched, is left alone (None)."""
-        try:
-            got = self.ddb.update_item(
-                TableName=self.table, Key=self._key(review_id),
-                UpdateExpression="SET #s = :claimed, claimed_at = :now",
-                ConditionExpression="#s = :decided OR (#s = :claimed AND claimed_at < :stale)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":claimed": {"S": DISPATCHING}, ":decided": {"S": DECIDED},
-                                           ":now": {"N": str(now)}, ":stale": {"N": str(now - stale_after)}},
-                ReturnValues="ALL_OLD")
-        except self.ddb.exceptions.ConditionalCheckFailedException:
-            return None
-        return got["Attributes"]["status"]["S"]
+        dispatcher died). Returns the review as it was before the claim, or ``"held"`` (another
+        delivery holds a fresh claim) or ``"done"`` (dispatched already, or nothing to dispatch)."""
+        old = self._update(review_id, "SET #s = :claimed, claimed_at = :now",
+                           "#s = :decided OR (#s = :claimed AND claimed_at < :stale)",
+                           {":claimed": {"S": DISPATCHING}, ":decided": {"S": DECIDED},
+                            ":now": {"N": str(now)}, ":stale": {"N": str(now - stale_after)}}, returns="ALL_OLD")
+        if old is not None:
+            return review_from_item(old)
+        current = self.get(review_id)
+        return "held" if current is not None and current.status == DISPATCHING else "done"
+
+    def mark_dispatched(self, review_id: str, delivered_at: int | None, now: int) -> None:
+        """DISPATCHING → DISPATCHED, recording when the workflow accepted the callback (or that its
+        task had already closed), and leaving the outbox."""
+        update = "SET #s = :x, dispatched_at = :now" + (", delivered_at = :at" if delivered_at else "") + \
+                 " REMOVE outbox, claimed_at"
+        values = {":x": {"S": DISPATCHED}, ":c": {"S": DISPATCHING}, ":now": {"N": str(now)}}
+        if delivered_at:
+            values[":at"] = {"N": str(delivered_at)}
+        self._update(review_id, update, "#s = :c", values)
+
+    def undispatched(self) -> list[str]:
+        pages = self.ddb.get_paginator("query").paginate(
+            TableName=self.table, IndexName="by-outbox", KeyConditionExpression="outbox = :due",
+            ExpressionAttributeValues={":due": {"S": "due"}})
+        return [item["pk"]["S"].split("#", 1)[1] for page in pages for item in page.get("Items", [])]
 
     def due_reminders(self, now: int) -> list[Review]:
         pages = self.ddb.get_paginator("query").paginate(
@@ -162,25 +175,8 @@ class DynamoReviewStore:
         return [r for r in (self.get(i) for i in ids) if r is not None]
 
     def claim_reminder(self, review_id: str) -> bool:
-        try:
-            self.ddb.update_item(
-                TableName=self.table, Key=self._key(review_id),
-                UpdateExpression="REMOVE reminder", ConditionExpression="attribute_exists(reminder) AND #s = :p",
-                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":p": {"S": PENDING}})
-        except self.ddb.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def transition(self, review_id: str, from_status: str, to_status: str) -> bool:
-        try:
-            self.ddb.update_item(
-                TableName=self.table, Key=self._key(review_id),
-                UpdateExpression="SET #s = :to", ConditionExpression="#s = :from",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":to": {"S": to_status}, ":from": {"S": from_status}})
-        except self.ddb.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._update(review_id, "REMOVE reminder", "attribute_exists(reminder) AND #s = :p",
+                            {":p": {"S": PENDING}}) is not None
 
     def pending_for(self, reviewer: str) -> list[str]:
         got = self.ddb.query(TableName=self.table, IndexName="by-reviewer",
@@ -192,6 +188,7 @@ class DynamoReviewStore:
 def review_from_item(item: dict[str, Any]) -> Review:
     """Also used for DynamoDB stream images, which have the same typed shape."""
     decision = item.get("decision_json", {}).get("S")
+    number = lambda name: int(item[name]["N"]) if name in item else None  # noqa: E731
     return Review(
         review_id=item["review_id"]["S"],
         status=item["status"]["S"],
@@ -203,7 +200,10 @@ def review_from_item(item: dict[str, Any]) -> Review:
         decision=Decision.from_dict(json.loads(decision)) if decision else None,
         mode=item.get("mode", {}).get("S", "review"),
         votes=tuple(json.loads(v["S"]) for v in item.get("votes", {}).get("L", [])),
-        remind_at=int(item["remind_at"]["N"]) if "remind_at" in item else None,
+        remind_at=number("remind_at"),
+        version=number("version") or 0,
+        claimed_at=number("claimed_at"),
+        delivered_at=number("delivered_at"),
     )
 
 
@@ -222,42 +222,25 @@ class SnsNotifier:
                          MessageAttributes={"reviewer": {"DataType": "String", "StringValue": reviewer}})
 
 
-class LambdaExecutor:
-    """Runs an action type's executor (or compensation) Lambda synchronously."""
-
-    def __init__(self, lambda_client) -> None:
-        self.client = lambda_client
-
-    def run(self, function_arn: str, payload: dict[str, Any]) -> Any:
-        from .verdicts import ExecutorFailed
-
-        try:
-            got = self.client.invoke(FunctionName=function_arn, Payload=json.dumps(payload).encode())
-        except self.client.exceptions.ClientError as exc:
-            raise ExecutorFailed(exc.response["Error"]["Code"], str(exc)) from None
-        body = json.loads(got["Payload"].read() or b"null")
-        if got.get("FunctionError"):
-            raise ExecutorFailed((body or {}).get("errorType", "Error"), (body or {}).get("errorMessage", ""))
-        return body
-
-
 class StepFunctionsCallbacks:
-    """Task-token callbacks. ``deliver`` returns False when the task is gone (timed out)."""
+    """Task-token callbacks. ``deliver`` returns False when the task is already closed: its timer
+    fired (the timeout branch then follows the stored decision) or an earlier delivery landed."""
 
-    LATE = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
+    CLOSED = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 
     def __init__(self, sfn) -> None:
         self.sfn = sfn
 
     def deliver(self, token: str, decision: Decision) -> bool:
-        payload = json.dumps({"outcome": decision.outcome, "reviewer": decision.reviewer})
+        payload = json.dumps({"outcome": decision.outcome, "reviewer": decision.reviewer})   # a hint only:
+        # the workflow reads the decision from the review item, never from the callback
         try:
             if decision.outcome == "rejected":
                 self.sfn.send_task_failure(taskToken=token, error="Countersign.Rejected", cause=payload)
             else:
                 self.sfn.send_task_success(taskToken=token, output=payload)
         except self.sfn.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] in self.LATE:
+            if exc.response["Error"]["Code"] in self.CLOSED:
                 return False
             raise
         return True

@@ -5,15 +5,11 @@ reads and writes the same shape and no step has to look anything up to know what
 """
 from __future__ import annotations
 
-import secrets
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from .policy import Rules
-
-
-def new_review_id() -> str:
-    return "rv-" + secrets.token_hex(10)
 
 
 @dataclass(frozen=True)
@@ -31,6 +27,12 @@ class Execution:
         """Where this execution's audit records live: date, workflow, execution."""
         day = self.started_at[:10].replace("-", "/")
         return f"executions/{day}/{self.state_machine}/{self.name}"
+
+    def review_id(self, tier: int) -> str:
+        """The review of one tier of this execution, derived (not drawn), so a retried step
+        reuses it. The link's MAC, not the id, is what grants access."""
+        seed = f"{self.arn}|{self.started_at}|{tier}".encode()
+        return "rv-" + hashlib.sha256(seed).hexdigest()[:20]
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,11 @@ def parser() -> argparse.ArgumentParser:
     _target_options(kill)
     kill.set_defaults(run=run_kill_switch)
 
+    redrive = sub.add_parser("redrive", help="finish decisions left undispatched now (the reconciler's sweep)")
+    redrive.add_argument("--json", action="store_true")
+    _target_options(redrive)
+    redrive.set_defaults(run=run_redrive)
+
     local = sub.add_parser("local", help="run the whole stack on this machine (moto), in the foreground")
     local.add_argument("--port", type=int, default=8000, help="review pages and outbox (default 8000)")
     local.add_argument("--aws-port", type=int, default=5000, help="the local AWS endpoint (default 5000)")
@@ -155,6 +160,14 @@ def run_kill_switch(args) -> int:
     record = client.set_kill_switch(target, mode, args.reason, args.endpoint, args.region or
                                     ("us-east-1" if args.endpoint else None))
     out.print(f"kill switch {record['from']} → {record['to']} (audited: {record['stream']})", markup=False)
+    return 0
+
+
+def run_redrive(args) -> int:
+    sweep = client.redrive(_target(args))
+    _emit(args, sweep, lambda d: out.print(
+        f"redrive: {d['delivered']} delivered, {d['closed']} already closed (followed by the workflow), "
+        f"{d['held']} held by a live dispatcher, {d['resumed']} taken over", markup=False))
     return 0
 
 

@@ -30,6 +30,7 @@ class Target:
     outputs: dict[str, str]
     sfn: Any
     ssm: Any
+    lam: Any = None
 
     @classmethod
     def find(cls, stack: str, endpoint: str | None = None, region: str | None = None) -> "Target":
@@ -41,7 +42,8 @@ class Target:
             raise ClientError(f"cannot read stack {stack!r}{' at ' + endpoint if endpoint else ''}: "
                               f"{exc}. Deploy it, or pass --stack / --endpoint.") from None
         outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
-        return cls(stack, outputs, boto3.client("stepfunctions", **kwargs), boto3.client("ssm", **kwargs))
+        return cls(stack, outputs, boto3.client("stepfunctions", **kwargs), boto3.client("ssm", **kwargs),
+                   boto3.client("lambda", **kwargs))
 
     def state_machine(self, workflow: str | None) -> str:
         if workflow and workflow.startswith("arn:"):
@@ -156,3 +158,16 @@ def set_kill_switch(target: Target, mode: str, reason: str, endpoint: str | None
     return audit.append(store, stream, "kill_switch_changed",
                         {"actor": actor, "from": before, "to": mode, "reason": reason, "parameter": name,
                          "policy": {"version": policy.get("version")}})
+
+
+def redrive(target: Target) -> dict[str, Any]:
+    """Run the reconciler now (the same function and code path as its schedule): finish every
+    decision left undispatched. Safe to repeat: a decision already delivered is never sent twice."""
+    name = target.outputs.get("ReconcilerFunctionName")
+    if not name:
+        raise ClientError(f"stack {target.stack} has no reconciler; deploy the current version")
+    got = target.lam.invoke(FunctionName=name, Payload=b"{}")
+    body = json.loads(got["Payload"].read() or b"null")
+    if got.get("FunctionError"):
+        raise ClientError(f"the reconciler failed: {(body or {}).get('errorType')}: {(body or {}).get('errorMessage')}")
+    return body

@@ -17,7 +17,6 @@ class Deps:
     callbacks: Any = None
     load_policy: Callable[[], dict[str, Any]] | None = None
     load_kill_switch: Callable[[], str] = lambda: "off"     # routing.KILL_OFF
-    executor: Any = None          # runs an action type's executor / compensation Lambda
     reviewers: tuple[str, ...] = ()
     review_base_url: str = ""
     clock: Callable[[], float] = time.time

@@ -5,14 +5,14 @@ under its own stream. Neither the link token nor the task token is ever logged o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import audit
 from .deps import Deps
 from .links import LinkRefused, review_url, valid_review_id, verify
 from .pages import message_page, review_page
-from .reviews import DecisionRefused, authorise, parse_decision
+from .reviews import DecisionRefused, authorise, parse_decision, record
 
 
 @dataclass(frozen=True)
@@ -56,26 +56,33 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
     decided_at = datetime.fromtimestamp(deps.clock(), timezone.utc).isoformat(timespec="seconds")
     try:
         decision = parse_decision(form, grant, review, decided_at.replace("+00:00", "Z"))
-        needed = review.case.rules.quorum
-        if decision.outcome == "approved" and needed > 1:
-            votes = deps.reviews.approve(review_id, decision.vote(), int(deps.clock()))
-            audit.append(deps.audit, review.case.execution.audit_stream, "vote_recorded", {
-                **review.case.audit_fields(), "actor": f"reviewer:{grant.reviewer}", **decision.vote(),
-                "approvals": len(votes), "quorum": needed}, event_key=f"vote_recorded.{grant.reviewer}")
-            if len(votes) < needed:
-                return Reply(200, message_page(200, "Approval recorded", f"Your approval is recorded: {len(votes)} "
-                                               f"of {needed} approvals. The action waits for the others.", back))
-            decision = replace(decision, votes=votes)
-        else:
-            decision = replace(decision, votes=[*review.votes, decision.vote()])
-        deps.reviews.decide(review_id, decision, int(deps.clock()))
+        done = record(deps.reviews, review_id, decision, int(deps.clock()))
     except DecisionRefused as exc:
-        _refuse(deps, request, exc.status, exc.message, {**claimed, "reviewer": grant.reviewer,
-                                                         "policy_version": review.case.rules.version})
+        if exc.late:     # a click that lost the write to the window's close: on the execution's record
+            _late(deps, request, review, grant.reviewer, claimed["decision"], exc.message)
+        else:
+            _refuse(deps, request, exc.status, exc.message, {**claimed, "reviewer": grant.reviewer,
+                                                             "policy_version": review.case.rules.version})
         return Reply(exc.status, message_page(exc.status, "Decision not recorded", exc.message, back))
-    return Reply(200, message_page(200, "Decision recorded",
-                                   f"You {decision.outcome} this action. The workflow resumes now; "
-                                   "your decision and rationale are in the audit trail.", back))
+    needed = review.case.rules.quorum
+    if needed > 1 and decision.outcome != "rejected":
+        vote = next(v for v in done.decision.all_votes() if v["reviewer"] == grant.reviewer)
+        audit.append(deps.audit, review.case.execution.audit_stream, "vote_recorded", {
+            **review.case.audit_fields(), "actor": f"reviewer:{grant.reviewer}", **vote,
+            "approvals": done.approvals, "quorum": needed}, event_key=f"vote_recorded.{review_id}.{grant.reviewer}")
+    again = "It was already recorded; one reviewer never counts twice. " if done.repeated else ""
+    if done.status == "counted":
+        return Reply(200, message_page(200, "Approval recorded", f"{again}Your approval is recorded: {done.approvals} "
+                                       f"of {needed} approvals. The action waits for the others.", back))
+    return Reply(200, message_page(200, "Decision recorded", f"{again}You {decision.outcome} this action. The "
+                                   "workflow resumes now; your decision and rationale are in the audit trail.", back))
+
+
+def _late(deps: Deps, request: Request, review, reviewer: str, choice: str, reason: str) -> None:
+    audit.append(deps.audit, review.case.execution.audit_stream, "late_decision", {
+        **review.case.audit_fields(), "actor": f"reviewer:{reviewer}", "reviewer": reviewer, "decision": choice,
+        "status": 409, "note": reason, "source_ip": request.source_ip, "user_agent": request.user_agent[:256],
+    }, event_key=f"late_decision.{review.review_id}.{reviewer}.{request.request_id}")
 
 
 def _refuse(deps: Deps, request: Request, status: int, reason: str, claimed: dict) -> None:

@@ -1,4 +1,4 @@
-"""The approval gate's workflow steps: prepare, request a review, escalate, remind, dispatch.
+"""The approval gate's workflow steps before a decision: prepare, request a review, remind.
 
 Each function is what one Lambda does, minus the event parsing; ``Deps`` carries the adapters.
 Routing is not here: the workflow's Choice state decides; these steps establish the facts it
@@ -6,17 +6,19 @@ routes on (``routing.facts``) and act on its choice.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from . import audit
-from .case import Case, Execution, new_review_id
+from .case import Case, Execution
 from .deps import Deps
 from .links import review_url, sign
 from .notify import review_email, subject
 from .policy import checked_document
 from .proposal import InvalidProposal, check
-from .reviews import DECIDED, DISPATCHED, DISPATCHING, EXPIRED, PENDING, Review
+from .reviews import PENDING, Review
 from .routing import expected_route, facts
+from .verdicts import record_execution
 
 # the workflow's route → the review's mode (what the reviewer is asked)
 MODES = {"human_review": "review", "veto_window": "veto", "post_execution": "signoff", "post_hoc": "reverse"}
@@ -37,7 +39,7 @@ def prepare(proposal: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
         })
         return {"refusal": {"reason": "invalid proposal", "errors": exc.errors}}
     route_facts = facts(proposal, rules, ex.arn, deps.load_kill_switch())
-    case = Case(proposal, rules, ex, new_review_id(), route="received", facts=route_facts)
+    case = Case(proposal, rules, ex, ex.review_id(0), route="received", facts=route_facts)
     route, reason = expected_route(case.confidence, rules, route_facts)
     event = "refused_request" if route == "halted" else "proposal_received"
     audit.append(deps.audit, ex.audit_stream, event, {
@@ -46,13 +48,19 @@ def prepare(proposal: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
     return case.to_state()
 
 
-def request_review(state: dict[str, Any], task_token: str, route: str, deps: Deps) -> dict[str, Any]:
+def request_review(state: dict[str, Any], task_token: str, route: str, entered_at: str, deps: Deps) -> dict[str, Any]:
     """Store the pending review (the token stays in DynamoDB), mail each reviewer their own link.
-    ``route`` is the Choice state's: a human review, or a veto window (HOTL)."""
+    ``route`` is the Choice state's: a human review, or a veto window (HOTL).
+
+    The deadline counts from ``entered_at``, when the workflow entered the gate (its timer starts
+    then or later), so the stored deadline never outlives the workflow's timer."""
     case = Case.from_state({**state, "route": route})
+    if case.executed:   # staged, or executed first: on the record before anyone is asked
+        record_execution(case, case.executed, deps)
     tier = case.current_tier
     now = int(deps.clock())
-    deadline = now + (case.rules.veto_window_seconds if route == "veto_window" else tier["timeout_seconds"])
+    window = case.rules.veto_window_seconds if route in ("veto_window", "post_hoc") else tier["timeout_seconds"]
+    deadline = int(datetime.fromisoformat(entered_at.replace("Z", "+00:00")).timestamp()) + window
     lead = case.rules.reminder_before_seconds
     _, reason = expected_route(case.confidence, case.rules, case.facts)
     if tier["index"]:
@@ -79,24 +87,6 @@ def notify_reviewers(review: Review, deps: Deps, reminder: bool = False) -> None
                            ("Reminder: the deadline is close.\n\n" if reminder else "") + body)
 
 
-def escalate(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
-    """A tier's deadline passed with no decision: ask the next tier (a new review), or report
-    that every tier was asked, so the workflow refuses the action."""
-    case = Case.from_state({**state, "route": "human_review"})
-    deps.reviews.transition(case.review_id, PENDING, EXPIRED)
-    tier = case.current_tier
-    nxt = None if tier["last"] else Case.from_state({**state, "review_id": new_review_id(),
-                                                      "current_tier": {"index": tier["index"] + 1}})
-    audit.append(deps.audit, case.execution.audit_stream, "escalated", {
-        **case.audit_fields(), "actor": "system:escalate", "from_tier": tier["index"] + 1,
-        "to_tier": None if nxt is None else tier["index"] + 2,
-        "note": "every tier was asked; the action will be refused" if nxt is None else "asking the next tier",
-    }, event_key=f"escalated.{case.review_id}")
-    if nxt is None:
-        return {**state, "exhausted": True}
-    return {**nxt.to_state(), "exhausted": False}
-
-
 def send_reminders(deps: Deps) -> int:
     """Remind the reviewers of every pending review whose reminder time has come (each once)."""
     sent = 0
@@ -109,33 +99,3 @@ def send_reminders(deps: Deps) -> int:
             "deadline": review.deadline}, event_key=f"reminder_sent.{review.review_id}")
         sent += 1
     return sent
-
-
-def dispatch(review: Review, deps: Deps) -> str:
-    """Audit a decision, then hand it to the waiting workflow. Safe to run again: the audit
-    append is idempotent and a dispatched review is skipped. Returns what happened."""
-    if review.status != DECIDED or review.decision is None:
-        return "skipped"
-    was = deps.reviews.claim_dispatch(review.review_id, int(deps.clock()))
-    if was is None:
-        return "duplicate"   # dispatched already, or another delivery holds a fresh claim
-    resumed = was == DISPATCHING   # taken over from a dispatcher that died mid-way
-    case, decision = review.case, review.decision
-    stream = case.execution.audit_stream
-    audit.append(deps.audit, stream, "decision_recorded", {
-        **case.audit_fields(), "actor": f"reviewer:{decision.reviewer}", "reviewer": decision.reviewer,
-        "mode": review.mode, "decision": decision.outcome, "rationale": decision.rationale,
-        "votes": decision.all_votes(),
-        "diff": decision.diff, "decided_at": decision.decided_at, "final_action": decision.final_action,
-    })
-    delivered = deps.callbacks.deliver(review.task_token, decision)
-    if not delivered and resumed and deps.clock() < review.deadline:
-        delivered = True     # the task is closed before its deadline: the earlier attempt delivered it
-    elif not delivered:
-        audit.append(deps.audit, stream, "late_decision", {
-            **case.audit_fields(), "actor": "system:dispatcher", "reviewer": decision.reviewer,
-            "decision": decision.outcome,
-            "note": "the workflow had already timed out; this decision changed nothing",
-        })
-    deps.reviews.transition(review.review_id, DISPATCHING, DISPATCHED)
-    return "delivered" if delivered else "late"

@@ -1,14 +1,18 @@
 """Pending reviews and the decisions reviewers make on them.
 
-A review is PENDING until exactly one decision wins the conditional write to DECIDED (or the
-workflow times out and marks it EXPIRED). The dispatcher claims it (DISPATCHING), calls the
-workflow back, and marks it DISPATCHED. The store is
-a port; ``countersign.aws.DynamoReviewStore`` is the DynamoDB adapter.
+The review item is the one arbiter of a review's fate. It is PENDING until exactly one
+conditional write moves it on: to DECIDED (a reviewer's decision, or the approval that completes
+a quorum, counted and decided in the same write) or to EXPIRED (the workflow's timer, only while
+nothing was decided). Whatever reads the review afterwards (the dispatcher, a timeout branch,
+the reconciler) follows what that write stored. The dispatcher claims a decision
+(DISPATCHING), calls the workflow back, and marks it DISPATCHED with ``delivered_at``.
+The store is a port; ``countersign.aws.DynamoReviewStore`` is the DynamoDB adapter.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from .case import Case
@@ -16,18 +20,22 @@ from .links import Grant
 from .proposal import InvalidProposal, check_parameters
 
 PENDING, DECIDED, DISPATCHING, DISPATCHED, EXPIRED = "PENDING", "DECIDED", "DISPATCHING", "DISPATCHED", "EXPIRED"
+SETTLED = (DECIDED, DISPATCHING, DISPATCHED)     # a decision won the write: it is the decision
 CHOICES = {"approve": "approved", "modify": "modified", "reject": "rejected"}
 MAX_RATIONALE = 4000
 MAX_PARAMETERS_JSON = 64 * 1024
+WRITE_ATTEMPTS = 8    # optimistic retries when votes race on one review
 
 
 class DecisionRefused(Exception):
-    """A decision that cannot be recorded; ``status`` is the HTTP status to answer with."""
+    """A decision that cannot be recorded; ``status`` is the HTTP status to answer with.
+    ``late`` marks a click that lost the write because the review's window had closed."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, late: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.late = late
 
 
 @dataclass(frozen=True)
@@ -68,19 +76,75 @@ class Review:
     mode: str = "review"           # review: a human decides; veto: it proceeds at the deadline unless vetoed
     votes: tuple[dict[str, Any], ...] = ()   # approvals so far, when a quorum is needed
     remind_at: int | None = None             # when the reminder sweep should remind the reviewers
+    version: int = 0                         # bumped by every vote: votes race by optimistic concurrency
+    claimed_at: int | None = None            # when a dispatcher claimed the decision
+    delivered_at: int | None = None          # when the workflow accepted the callback (recorded, never inferred)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a reviewer's POST achieved: ``decided`` (the review is decided, by this write or by an
+    earlier identical one), or ``counted`` (an approval towards a quorum)."""
+
+    status: str
+    decision: Decision
+    approvals: int = 0
+    repeated: bool = False      # this reviewer's say was already stored (a retried POST)
 
 
 class ReviewStore(Protocol):
     def create(self, review: Review) -> None: ...
     def get(self, review_id: str) -> Review | None: ...
-    def decide(self, review_id: str, decision: Decision, now: int) -> None:
-        """PENDING → DECIDED, atomically, only before the deadline; else raise DecisionRefused(409)."""
-    def transition(self, review_id: str, from_status: str, to_status: str) -> bool: ...
-    def claim_dispatch(self, review_id: str, now: int) -> str | None: ...
+    def write_vote(self, review: Review, votes: list[dict[str, Any]], decision: Decision | None, now: int) -> bool:
+        """One conditional write: store ``votes`` (and, with ``decision``, move PENDING → DECIDED) only
+        if the review is still PENDING at ``review.version`` and before its deadline. False if not."""
+    def expire(self, review_id: str) -> Review | None:
+        """PENDING → EXPIRED if nothing was decided; return the review as it now stands."""
+    def claim_dispatch(self, review_id: str, now: int, stale_after: int) -> Review | str: ...
+    def mark_dispatched(self, review_id: str, delivered_at: int | None, now: int) -> None: ...
+    def undispatched(self) -> list[str]: ...
     def due_reminders(self, now: int) -> list[Review]: ...
     def claim_reminder(self, review_id: str) -> bool: ...
-    def approve(self, review_id: str, vote: dict[str, Any], now: int) -> list[dict[str, Any]]:
-        """Count one reviewer's approval atomically (never twice); return all approvals so far."""
+
+
+def record(store: ReviewStore, review_id: str, decision: Decision, now: int) -> Recorded:
+    """Record one reviewer's decision with one conditional write, racing votes retried.
+
+    Any rejection decides; an approval decides once the quorum is met, in the same write that
+    counts it, so a quorum can never be met without a decision. A retry of a decision or vote that
+    is already stored is answered as recorded (idempotent). A click that lost the write is refused:
+    as ``late`` when the window had closed, else because another decision stands."""
+    for _ in range(WRITE_ATTEMPTS):
+        review = store.get(review_id)
+        if review is None:
+            raise DecisionRefused(404, "this review no longer exists")
+        mine = [v for v in (review.decision.all_votes() if review.decision else review.votes)
+                if v["reviewer"] == decision.reviewer]
+        if review.status in SETTLED:
+            if mine and mine[-1]["decision"] == decision.outcome:
+                return Recorded("decided", review.decision, len(review.votes), repeated=True)
+            raise DecisionRefused(409, "another decision on this review was recorded first, and it stands: "
+                                       "yours was not recorded")
+        if review.status == EXPIRED or review.deadline <= now:
+            raise DecisionRefused(409, f"the review window closed at {_when(review.deadline)}, before your "
+                                       "decision arrived: it was not recorded", late=True)
+        needed = review.case.rules.quorum
+        approving = decision.outcome != "rejected" and needed > 1
+        if approving and mine:                      # a retried approval: counted once, never twice
+            if len(review.votes) < needed:
+                return Recorded("counted", decision, len(review.votes), repeated=True)
+            votes = list(review.votes)              # met but undecided (an older item): decide now
+        else:
+            votes = [*review.votes, decision.vote()]
+        decides = not approving or len(votes) >= needed
+        final = replace(decision, votes=votes) if decides else None
+        if store.write_vote(review, votes, final, now):
+            return Recorded("decided", final, len(votes)) if final else Recorded("counted", decision, len(votes))
+    raise DecisionRefused(503, "too many reviewers are deciding this review at once; try again")
+
+
+def _when(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_at: str) -> Decision:

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from .aws import DynamoReviewStore, LambdaExecutor, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
+from .aws import DynamoReviewStore, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
 from .deps import Deps
 
 
@@ -32,7 +32,7 @@ def _kill_switch_loader():
 
 
 def build_deps(*needs: str) -> Deps:
-    """``needs`` is a subset of: reviews, links, notify, callbacks, policy, executor (audit is always made)."""
+    """``needs`` is a subset of: reviews, links, notify, callbacks, policy (audit is always made)."""
     env = os.environ
     extra: dict[str, Any] = {}
     if "reviews" in needs:
@@ -41,8 +41,6 @@ def build_deps(*needs: str) -> Deps:
         extra["mac"] = kms_mac(boto3.client("kms"), env["LINK_KEY_ID"])
     if "notify" in needs:
         extra["notifier"] = SnsNotifier(boto3.client("sns"), env["TOPIC_ARN"])
-    if "executor" in needs:
-        extra["executor"] = LambdaExecutor(boto3.client("lambda"))
     if "callbacks" in needs:
         extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
     if "policy" in needs:

@@ -1,40 +1,40 @@
 """DynamoDB stream consumer: audit each decided review, then call the waiting workflow back.
 
-Partial batch failures are reported so only the failed records are retried; after the retries
-the record goes to the DLQ. Stream images carry the task token, so events are never logged.
+Partial batch failures are reported so only the failed records are retried: a record whose
+review another delivery holds with a fresh claim is failed, never acknowledged, in case that
+delivery dies (the reconciler finishes it either way). Stream images carry the task token, so
+events are never logged.
 """
+import os
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from countersign.aws import review_from_item
-from countersign.gate import dispatch
-from countersign.reviews import DECIDED, PENDING
+from countersign.outbox import dispatch, is_new_decision, stale_after
 from countersign.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# a batch whose every record failed is reported like any other (item failures), not raised
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 DEPS = build_deps("reviews", "callbacks")
-
-
-def _is_new_decision(raw: dict) -> bool:
-    new, old = raw["dynamodb"].get("NewImage", {}), raw["dynamodb"].get("OldImage", {})
-    return (raw.get("eventName") == "MODIFY" and new.get("sk", {}).get("S") == "REVIEW"
-            and new.get("status", {}).get("S") == DECIDED and old.get("status", {}).get("S") == PENDING)
+STALE_AFTER = stale_after(int(os.environ["DISPATCHER_TIMEOUT_SECONDS"]))
+METRIC = {"delivered": "DecisionsDelivered", "closed": "CallbacksToClosedTasks", "done": "DuplicateDeliveries"}
 
 
 def handle(record) -> None:
-    if not _is_new_decision(record.raw_event):
+    images = record.raw_event.get("dynamodb", {})
+    if record.raw_event.get("eventName") != "MODIFY" or not is_new_decision(images.get("NewImage", {}),
+                                                                             images.get("OldImage", {})):
         return
-    review = review_from_item(record.raw_event["dynamodb"]["NewImage"])
-    logger.set_correlation_id(review.review_id)
-    result = dispatch(review, DEPS)
+    review_id = images["NewImage"]["review_id"]["S"]
+    logger.set_correlation_id(review_id)
+    result = dispatch(review_id, DEPS, STALE_AFTER)       # ClaimHeld fails this record only
     logger.info("decision dispatched", extra={"result": result})
-    metrics.add_metric(name="LateDecisions" if result == "late" else "DecisionsDelivered",
-                       unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=METRIC[result], unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(log_event=False)
-@metrics.log_metrics
+@metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event, context):
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

@@ -16,7 +16,7 @@ DEPS = build_deps("reviews", "links", "notify")
 @metrics.log_metrics
 def handler(event, context):
     logger.set_correlation_id(event["case"]["review_id"])
-    result = request_review(event["case"], event["task_token"], event["route"], DEPS)
+    result = request_review(event["case"], event["task_token"], event["route"], event["entered_at"], DEPS)
     logger.info("review requested", extra={"notified": result["notified"]})
     metrics.add_metric(name="ReviewsRequested", unit=MetricUnit.Count, value=1)
     return result

@@ -80,36 +80,44 @@ class ApprovalGate(Construct):
         self.reminder_sweep = events.Rule(self, "ReminderSweep", description="Countersign: send due reminders",
                     schedule=events.Schedule.rate(Duration.minutes(config.reminder_sweep_minutes)),
                     targets=[targets.LambdaFunction(reminders, retry_attempts=2)])
-        dispatcher = fns.add("Dispatcher", "lambdas.dispatcher.handler", timeout=30,
-                             description="Audit decisions and resume the workflow",
-                             environment={**audit_env, **store_env})
+        # One number: the dispatcher's timeout, from which both functions derive when a claim is stale.
+        outbox_env = {**audit_env, **store_env, "DISPATCHER_TIMEOUT_SECONDS": str(config.dispatcher_timeout_seconds)}
+        dispatcher = fns.add("Dispatcher", "lambdas.dispatcher.handler", timeout=config.dispatcher_timeout_seconds,
+                             description="Audit decisions and resume the workflow", environment=outbox_env)
+        reconciler = fns.add("Reconciler", "lambdas.reconciler.handler", timeout=120,
+                             description="Finish decisions left undispatched", environment=outbox_env)
+        self.reconcile_sweep = events.Rule(
+            self, "ReconcileSweep", description="Countersign: finish decisions left undispatched",
+            schedule=events.Schedule.rate(Duration.minutes(config.reconcile_minutes)),
+            targets=[targets.LambdaFunction(reconciler, retry_attempts=2)])
 
-        for fn in (prepare, review_fn, request, conclude, dispatcher, reminders):
+        for fn in (prepare, review_fn, request, conclude, dispatcher, reminders, reconciler):
             self.audit.grant_append(fn)
         self.policy.grant_read(prepare)
         self.kill_switch.grant_read(prepare)
-        self.reviews.grant(request, "dynamodb:PutItem")
-        self.reviews.grant(review_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        self.reviews.grant(conclude, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        self.reviews.grant(dispatcher, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        self.reviews.grant(reminders, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        self.reviews.grant_reminder_query(reminders)
-        for fn in (request, review_fn, conclude, dispatcher, reminders):
+        self.reviews.grant(request, "dynamodb:PutItem", "dynamodb:UpdateItem")
+        for fn in (review_fn, conclude, dispatcher, reminders, reconciler):
+            self.reviews.grant(fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.reviews.grant_index_query(reminders, "by-reminder")
+        self.reviews.grant_index_query(reconciler, "by-outbox")
+        for fn in (request, review_fn, conclude, dispatcher, reminders, reconciler):
             self.data_key.grant(fn, "kms:Decrypt", "kms:GenerateDataKey")
         for fn in (request, review_fn, reminders):
             self.link_key.grant(fn, "kms:GenerateMac")
         for fn in (request, reminders):
             self.notifications.topic.grant_publish(fn)
 
-        executors = sorted({rules[k] for rules in [config.policy["default"], *config.policy["action_types"].values()]
-                            for k in ("executor", "compensation") if rules.get(k)})
-        if executors:   # the policy's executors and compensations, by ARN, and nothing else
-            conclude.add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=executors))
         self.workflow = Workflow(self, "ApprovalGate", asl="approval_gate.asl.json",
                                  name=f"countersign-{config.stage}-approval-gate",
                                  functions={"Prepare": prepare, "RequestReview": request, "Conclude": conclude},
                                  retain_logs=prod, max_human_gates=config.max_human_gates)
-        self.workflow.state_machine.grant_task_response(dispatcher)
+        executors = sorted({rules[k] for rules in [config.policy["default"], *config.policy["action_types"].values()]
+                            for k in ("executor", "compensation") if rules.get(k)})
+        if executors:   # the workflow's executor tasks: the policy's executors and compensations, by ARN only
+            self.workflow.state_machine.add_to_role_policy(
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=executors))
+        for fn in (dispatcher, reconciler):
+            self.workflow.state_machine.grant_task_response(fn)
 
         self.dead_letters = sqs.Queue(self, "DispatchDeadLetters", encryption=sqs.QueueEncryption.KMS,
                                       encryption_master_key=self.data_key, enforce_ssl=True,
@@ -123,4 +131,5 @@ class ApprovalGate(Construct):
                 "dynamodb": {"NewImage": {"sk": {"S": lambda_.FilterRule.is_equal("REVIEW")},
                                           "status": {"S": lambda_.FilterRule.is_equal("DECIDED")}}}})]))
         self.functions = {"Prepare": prepare, "ReviewApi": review_fn, "RequestReview": request,
-                          "Conclude": conclude, "Dispatcher": dispatcher, "Reminders": reminders}
+                          "Conclude": conclude, "Dispatcher": dispatcher, "Reminders": reminders,
+                          "Reconciler": reconciler}

@@ -42,6 +42,8 @@ class Config:
     powertools_layer_version: int
     max_human_gates: int = DEFAULT_MAX_GATES   # the checkpoint budget per workflow path (1–3)
     reminder_sweep_minutes: int = 5            # how often due reminders are sent
+    dispatcher_timeout_seconds: int = 30       # the dispatcher's Lambda timeout; a claim is stale after it + margin
+    reconcile_minutes: int = 1                 # how often the reconciler finishes undispatched decisions
 
     @property
     def is_production(self) -> bool:
@@ -94,8 +96,15 @@ class Config:
         sweep = _int(value("reminder_sweep_minutes", 5), "reminder_sweep_minutes")
         if not 1 <= sweep <= 60:
             raise ConfigError("context reminder_sweep_minutes: 1 to 60")
+        dispatcher_timeout = _int(value("dispatcher_timeout_seconds", 30), "dispatcher_timeout_seconds")
+        if not 5 <= dispatcher_timeout <= 900:
+            raise ConfigError("context dispatcher_timeout_seconds: 5 to 900 (a Lambda timeout)")
+        reconcile = _int(value("reconcile_minutes", 1), "reconcile_minutes")
+        if not 1 <= reconcile <= 60:
+            raise ConfigError("context reconcile_minutes: 1 to 60")
         return cls(stage, reviewers, policy, retention, lock_mode, base_url,
-                   _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates, sweep)
+                   _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates, sweep,
+                   dispatcher_timeout, reconcile)
 
 
 def _int(raw: Any, key: str) -> int:

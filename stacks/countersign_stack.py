@@ -22,6 +22,7 @@ class CountersignStack(Stack):
             "PolicyParameterName": self.gate.policy.parameter_name,
             "KillSwitchParameterName": self.gate.kill_switch.parameter_name,
             "DeadLetterQueueUrl": self.gate.dead_letters.queue_url,
+            "ReconcilerFunctionName": self.gate.functions["Reconciler"].function_name,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

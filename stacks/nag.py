@@ -57,6 +57,9 @@ def acknowledge(stack: Stack) -> None:
     _ack(gate.reminder_sweep, "Serverless-EventBusDLQ",
          "The reminder sweep is idempotent and runs every few minutes: a failed run is redone by the next one "
          "(reminders still due stay in the index), so no event is lost.")
+    _ack(gate.reconcile_sweep, "Serverless-EventBusDLQ",
+         "The reconciler is idempotent and runs every few minutes: a failed run is redone by the next one "
+         "(undispatched decisions stay in the by-outbox index), so no decision is lost.")
     for queue in (gate.dead_letters, gate.notifications.undelivered):
         _ack(queue, "AwsSolutions-SQS3", "This queue is itself a dead-letter destination.")
         _ack(queue, "Serverless-SQSRedrivePolicy", "This queue is itself a dead-letter destination.")

@@ -1,4 +1,5 @@
-"""Pending reviews: a DynamoDB table with a by-reviewer index and a stream for the dispatcher."""
+"""Pending reviews: a DynamoDB table with by-reviewer, by-reminder and by-outbox indexes and a
+stream for the dispatcher."""
 from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
@@ -33,10 +34,16 @@ class ReviewStore(Construct):
             partition_key=ddb.Attribute(name="reminder", type=ddb.AttributeType.STRING),
             sort_key=ddb.Attribute(name="remind_at", type=ddb.AttributeType.NUMBER),
             projection_type=ddb.ProjectionType.KEYS_ONLY)
+        # decisions not yet dispatched (sparse: DECIDED or DISPATCHING), for the reconciler
+        self.table.add_global_secondary_index(
+            index_name="by-outbox",
+            partition_key=ddb.Attribute(name="outbox", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="decided_epoch", type=ddb.AttributeType.NUMBER),
+            projection_type=ddb.ProjectionType.KEYS_ONLY)
 
-    def grant_reminder_query(self, grantee: iam.IGrantable) -> None:
+    def grant_index_query(self, grantee: iam.IGrantable, index: str) -> None:
         grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
-            actions=["dynamodb:Query"], resources=[f"{self.table.table_arn}/index/by-reminder"]))
+            actions=["dynamodb:Query"], resources=[f"{self.table.table_arn}/index/{index}"]))
 
     def grant(self, grantee: iam.IGrantable, *actions: str) -> None:
         """Item actions on the table itself only (transactions need the per-item actions)."""

@@ -36,6 +36,14 @@ TEST_CONTEXT = {
             "two.person": {"quorum": 2},
             "runs.action": {"executor": f"{EXECUTOR_ARN}countersign-test-executor"},
             "runs.broken": {"executor": f"{EXECUTOR_ARN}countersign-test-broken"},
+            "runs.slow": {"executor": f"{EXECUTOR_ARN}countersign-test-slow"},
+            "runs.flaky": {"executor": f"{EXECUTOR_ARN}countersign-test-flaky"},
+            "vetoed.runs": {"veto_threshold": 0.7, "veto_window_seconds": 2,
+                            "executor": f"{EXECUTOR_ARN}countersign-test-executor"},
+            "quick.runs": {"review_timeout_seconds": 2, "executor": f"{EXECUTOR_ARN}countersign-test-executor"},
+            "two.quick": {"quorum": 2, "review_timeout_seconds": 4},
+            "staged.quick": {"post_execution_review": True, "review_timeout_seconds": 2,
+                             "executor": f"{EXECUTOR_ARN}countersign-test-executor"},
             "staged.report": {"post_execution_review": True, "executor": f"{EXECUTOR_ARN}countersign-test-executor"},
             "posthoc.notice": {"hotl": "post_hoc", "veto_threshold": 0.7, "veto_window_seconds": 2,
                                "executor": f"{EXECUTOR_ARN}countersign-test-executor",
@@ -101,7 +109,8 @@ def _create_test_executors() -> None:
         archive.writestr("placeholder.txt", "handlers run in-process from tests/fixtures")
     role = boto3.client("iam").create_role(RoleName="countersign-test-executor", AssumeRolePolicyDocument="{}")
     for name, handler in [("countersign-test-executor", "run"), ("countersign-test-broken", "broken"),
-                          ("countersign-test-compensation", "compensate")]:
+                          ("countersign-test-compensation", "compensate"), ("countersign-test-slow", "slow"),
+                          ("countersign-test-flaky", "flaky")]:
         boto3.client("lambda").create_function(
             FunctionName=name, Runtime="python3.12", Role=role["Role"]["Arn"],
             Handler=f"tests.fixtures.executors.{handler}", Code={"ZipFile": code.getvalue()})

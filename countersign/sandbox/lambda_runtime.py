@@ -58,6 +58,21 @@ def _module_for(fn) -> ModuleType:
     return _MODULES[key]
 
 
+def _load(fn) -> ModuleType:
+    env = {**BASE_ENV, **(fn.environment_vars or {}), **ENV_OVERRIDES.get(fn.function_name, {}),
+           "AWS_LAMBDA_FUNCTION_NAME": fn.function_name, "_HANDLER": fn.handler}
+    with _LOCK, _environment(env):   # init (import) runs with this function's environment
+        return _module_for(fn)
+
+
+def handler_module(function_name: str, account: str = "123456789012", region: str = "us-east-1") -> ModuleType:
+    """The initialised handler module of a deployed function (its warm container), for tests that
+    inject faults into the adapters it holds."""
+    from moto.awslambda.models import lambda_backends
+
+    return _load(lambda_backends[account][region].get_function(function_name))
+
+
 def reset() -> None:
     """Forget initialised handlers (a new deployment gets cold starts)."""
     _MODULES.clear()
@@ -72,13 +87,10 @@ def invoke_in_process(fn, event: Any = None) -> tuple[str, bool, str]:
         memory_limit_in_mb=int(fn.memory_size or 128), aws_request_id=str(uuid.uuid4()),
         log_group_name=f"/aws/lambda/{fn.function_name}", log_stream_name="sandbox",
         get_remaining_time_in_millis=lambda: int(fn.timeout or 3) * 1000)
-    env = {**BASE_ENV, **(fn.environment_vars or {}), **ENV_OVERRIDES.get(fn.function_name, {}),
-           "AWS_LAMBDA_FUNCTION_NAME": fn.function_name, "_HANDLER": fn.handler}
-    with _LOCK, _environment(env):   # init (import) runs with this function's environment
-        try:
-            module = _module_for(fn)
-        except Exception as exc:
-            return _failed(fn, exc)
+    try:
+        module = _load(fn)
+    except Exception as exc:
+        return _failed(fn, exc)
     # The invocation itself runs unlocked: in server mode a handler's AWS calls are served by
     # other threads that may invoke further functions (a DynamoDB stream's consumer, say).
     try:

@@ -18,6 +18,7 @@ def apply() -> None:
     _lambda_in_process()
     _bucket_policies_see_tls()
     _sns_publish_times()
+    _closed_tasks_refuse_callbacks()
 
 
 def _execution_start_time_as_iso() -> None:
@@ -96,3 +97,68 @@ def _sns_publish_times() -> None:
         return message_id
 
     Topic.publish = publish
+
+
+def _closed_tasks_refuse_callbacks() -> None:
+    """AWS answers ``TaskTimedOut`` to SendTaskSuccess/Failure on a token whose task timed out
+    or was already completed. moto accepts both silently (it never reports the timeout to the
+    callback endpoint). Mark an endpoint closed once its wait ends, and refuse a second outcome."""
+    from moto.stepfunctions.parser.asl.eval.callback import callback as cb
+
+    original_wait = cb.CallbackEndpoint.wait
+
+    def wait(self, timeout=None):
+        outcome = original_wait(self, timeout)
+        if outcome is None:
+            self.report(cb.CallbackConsumerTimeout())
+        return outcome
+
+    original_notify = cb.CallbackPoolManager.notify
+
+    def notify(self, callback_id, outcome):
+        endpoint = self.get(callback_id)
+        if endpoint is not None and endpoint.get_outcome() is not None:
+            raise cb.CallbackNotifyConsumerError(callback_consumer_error=cb.CallbackConsumerTimeout())
+        return original_notify(self, callback_id, outcome)
+
+    cb.CallbackEndpoint.wait = wait
+    cb.CallbackPoolManager.notify = notify
+
+    # moto raises these two without the message and error code their constructor needs
+    from moto.stepfunctions.parser import api, models
+
+    def error(name: str):
+        def init(self, message: str = "the task token has expired or its task has already been closed"):
+            getattr(api, name).__init__(self, message, exception_type=name)
+        return type(name, (getattr(api, name),), {"__init__": init})
+
+    # and its isinstance check tests the wrapper, so a closed task always came out as TaskDoesNotExist:
+    # that branch is only reached for a closed task, which AWS answers with TaskTimedOut
+    models.TaskTimedOut = models.TaskDoesNotExist = error("TaskTimedOut")
+
+    # SendTaskSuccess looks only at running executions (InvalidToken once the execution ended),
+    # and both accept a token of an execution that has ended: a closed task answers TaskTimedOut
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    def deliver(self, task_token, outcome):
+        for execution in self._get_executions():
+            pool = execution.exec_worker.env.callback_pool_manager
+            if pool.get(task_token) is None:
+                continue
+            if execution.exec_status != ExecutionStatus.RUNNING:
+                raise models.TaskTimedOut()
+            try:
+                if pool.notify(callback_id=task_token, outcome=outcome):
+                    return
+            except cb.CallbackNotifyConsumerError:
+                raise models.TaskTimedOut() from None
+        raise models.InvalidToken()
+
+    def send_task_success(self, task_token, outcome):
+        deliver(self, task_token, cb.CallbackOutcomeSuccess(callback_id=task_token, output=outcome))
+
+    def send_task_failure(self, task_token, error=None, cause=None):
+        deliver(self, task_token, cb.CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause))
+
+    models.StepFunctionsParserBackend.send_task_failure = send_task_failure
+    models.StepFunctionsParserBackend.send_task_success = send_task_success

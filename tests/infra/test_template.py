@@ -7,6 +7,8 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from tests.conftest import EXECUTOR_ARN, TEST_CONTEXT
+
 
 @pytest.fixture(scope="module")
 def template(synthesized) -> Template:
@@ -46,8 +48,11 @@ def test_the_gate_blocks_on_a_task_token_with_a_policy_timeout_and_fails_closed(
     assert gate["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
     assert gate["TimeoutSecondsPath"] == "$.current_tier.timeout_seconds"
     assert gate["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    # the stored deadline counts from when the gate was entered, so it never outlives the timer
+    assert gate["Parameters"]["Payload"]["entered_at.$"] == "$$.State.EnteredTime"
     assert {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.callback", "Next": "Escalate"} in gate["Catch"]
-    assert states["NextTier"]["Choices"] == [{"Variable": "$.exhausted", "BooleanEquals": True, "Next": "Expired"}]
+    # a settled escalation (a decision stored in time, or the last tier asked) acts; else the next tier
+    assert states["NextTier"]["Choices"] == [{"Variable": "$.settled", "IsPresent": True, "Next": "Act"}]
     assert {"Variable": "$.proposal.confidence", "NumericGreaterThanEqualsPath": "$.policy.auto_approve_threshold",
             "Next": "AutoApprove"} in states["Route"]["Choices"]
     assert states["Refused"]["Type"] == "Fail" and states["Halted"]["Error"] == "Countersign.Halted"
@@ -63,13 +68,48 @@ def test_state_machine_may_invoke_its_three_functions_and_nothing_else(template)
     invoke = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
     targets = {r["Fn::GetAtt"][0] for s in invoke for r in s["Resource"] if "Fn::GetAtt" in r}
     assert len(targets) == 3 and all(any(n in t for n in ("Prepare", "RequestReview", "Conclude")) for t in targets)
+    named = {r for s in invoke for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+             if isinstance(r, str)}
+    policy = TEST_CONTEXT["policy"]["action_types"].values()
+    assert named == {rules[k] for rules in policy for k in ("executor", "compensation") if k in rules}
+    assert all(arn.startswith(EXECUTOR_ARN) for arn in named)             # the policy's executors only
     assert not [s for s in statements if s["Action"] in ("*", "states:*", "lambda:*")]
 
 
-def test_only_the_dispatcher_may_answer_task_tokens(template):
+def test_executors_are_workflow_tasks_with_their_own_timeout_retry_and_catch(template):
+    states = definition(template)["States"]
+    for name in ("RunAction", "Stage", "ExecuteFirst"):
+        task = states[name]
+        assert task["Resource"] == "arn:aws:states:::lambda:invoke" and task["TimeoutSeconds"] == 900
+        assert "FunctionName.$" in task["Parameters"] and "idempotency_key.$" in task["Parameters"]["Payload"]
+        assert task["Retry"] and {"ErrorEquals": ["States.ALL"], "ResultPath": "$.action_error",
+                                  "Next": "Conclude"} in task["Catch"]
+    lambdas = [p for p in resources(template, "AWS::IAM::Policy").values()
+               if "ConcludeRole" in json.dumps(p["Properties"]["Roles"])]
+    assert "lambda:InvokeFunction" not in json.dumps(lambdas)       # no Lambda waits on another Lambda
+    for name in ("Decided", "Unvetoed", "Kept", "Expired", "Escalate", "Conclude"):   # idempotent: retried
+        assert {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 3,
+                "BackoffRate": 2} in states[name]["Retry"]
+
+
+def test_only_the_dispatcher_and_the_reconciler_may_answer_task_tokens(template):
     answering = [p for p in resources(template, "AWS::IAM::Policy").values()
                  if "states:SendTaskSuccess" in json.dumps(p)]
-    assert len(answering) == 1 and "DispatcherRole" in json.dumps(answering[0]["Properties"]["Roles"])
+    roles = sorted(json.dumps(p["Properties"]["Roles"]) for p in answering)
+    assert len(answering) == 2 and "DispatcherRole" in roles[0] and "ReconcilerRole" in roles[1]
+
+
+def test_the_reconciler_runs_on_a_schedule_and_shares_the_dispatchers_timeout(template):
+    [rule] = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+              if "undispatched" in r["Properties"]["Description"]]
+    assert rule["ScheduleExpression"] == "rate(1 minute)" and rule["State"] == "ENABLED"
+    functions = {k: f["Properties"] for k, f in resources(template, "AWS::Lambda::Function").items()}
+    dispatcher = next(f for k, f in functions.items() if "Dispatcher" in k)
+    reconciler = next(f for k, f in functions.items() if "Reconciler" in k)
+    assert rule["Targets"][0]["Arn"]["Fn::GetAtt"][0] in [k for k in functions if "Reconciler" in k]
+    assert dispatcher["Timeout"] == 30
+    for fn in (dispatcher, reconciler):      # one number: both derive the stale claim age from it
+        assert fn["Environment"]["Variables"]["DISPATCHER_TIMEOUT_SECONDS"] == "30"
 
 
 def test_pending_reviews_table(template):
@@ -86,7 +126,10 @@ def test_pending_reviews_table(template):
                           {"AttributeName": "pending_until", "KeyType": "RANGE"}]}),
             Match.object_like({"IndexName": "by-reminder",
                                "KeySchema": [{"AttributeName": "reminder", "KeyType": "HASH"},
-                                             {"AttributeName": "remind_at", "KeyType": "RANGE"}]})],
+                                             {"AttributeName": "remind_at", "KeyType": "RANGE"}]}),
+            Match.object_like({"IndexName": "by-outbox", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                               "KeySchema": [{"AttributeName": "outbox", "KeyType": "HASH"},
+                                             {"AttributeName": "decided_epoch", "KeyType": "RANGE"}]})],
     })
 
 
@@ -154,7 +197,7 @@ def test_link_key_is_a_kms_hmac_key_and_data_keys_rotate(template):
 
 def test_lambdas_use_the_current_runtime_powertools_layer_tracing_and_explicit_limits(template):
     functions = [f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()]
-    assert len(functions) == 6
+    assert len(functions) == 7
     for fn in functions:
         assert fn["Runtime"] == "python3.14" and fn["MemorySize"] and fn["Timeout"]
         assert fn["TracingConfig"] == {"Mode": "Active"}

@@ -139,7 +139,7 @@ def test_a_second_decision_gets_409_and_the_first_stands(stack):
     before = refusals(stack)
     second = stack.http("POST", decision_url(bob), {"t": form_token(bobs_open_page), "decision": "reject",
                                                     "rationale": "no"})
-    assert second.status == 409 and "already" in second.body
+    assert second.status == 409 and "another decision on this review was recorded first" in second.body
     assert json.loads(stack.wait(arn)["output"])["outcome"] == "approved"
     assert [r["status"] for r in new_refusals(stack, before)] == [409]
     # the page now shows the outcome instead of a form

@@ -24,14 +24,16 @@ def chain(*names: str, gate=lambda n: n.startswith("G")) -> dict:
 def test_the_approval_gate_has_one_gate_on_its_human_paths():
     definition = json.loads(Path("statemachines/approval_gate.asl.json").read_text())
     found = {p.describe(): len(p.gates) for p in paths(definition)}
-    assert found == {
-        "Prepare → Route → Refused": 0, "Prepare → Route → Halted": 0, "Prepare → Route → AutoApprove": 0,
-        "Prepare → Route → RequestReview → Decided": 1,
-        "Prepare → Route → RequestReview → Escalate → NextTier → Expired": 1,
-        "Prepare → Route → VetoWindow → Decided": 1, "Prepare → Route → VetoWindow → Unvetoed": 1,
-        "Prepare → Route → Stage → SignOff → Decided": 1, "Prepare → Route → Stage → SignOff → Expired": 1,
-        "Prepare → Route → ExecuteFirst → ReverseWindow → Decided": 1,
-        "Prepare → Route → ExecuteFirst → ReverseWindow → Kept": 1}
+    act = ("Act → Conclude", "Act → RunAction → Conclude")        # every route ends the same way
+    human = {"Stage → SignOff → Decided", "Stage → SignOff → Expired", "RequestReview → Decided",
+             "RequestReview → Escalate → NextTier", "ExecuteFirst → ReverseWindow → Decided",
+             "ExecuteFirst → ReverseWindow → Kept", "VetoWindow → Decided", "VetoWindow → Unvetoed"}
+    expected = {f"Prepare → Route → {steps} → {end}": 1 for steps in human for end in act}
+    expected.update({f"Prepare → Route → AutoApprove → {end}": 0 for end in act})
+    expected.update({"Prepare → Route → Refused": 0, "Prepare → Route → Halted": 0,
+                     "Prepare → Route → Stage → Conclude": 0,             # the executor failed: no human asked
+                     "Prepare → Route → ExecuteFirst → Conclude": 0})
+    assert found == expected
     check_budget(definition)
 
 

@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from countersign.case import new_review_id
+from countersign.case import Execution
 from countersign.links import Grant, LinkRefused, review_url, sign, valid_review_id, verify
 from tests.unit.builders import REVIEW_ID, mac
 
@@ -93,6 +93,12 @@ def test_review_url_quotes_the_token_and_round_trips():
     assert odd.endswith("?t=a%20b%26c%3Dd")
 
 
-def test_new_review_ids_are_valid_and_unique():
-    ids = {new_review_id() for _ in range(50)}
+def test_review_ids_are_valid_stable_per_tier_and_unique_per_execution():
+    arn = "arn:aws:states:us-east-1:123456789012:execution:gate:"
+    runs = [Execution(f"{arn}run-{i}", f"run-{i}", "2026-11-29T10:00:00Z") for i in range(25)]
+    ids = {run.review_id(tier) for run in runs for tier in (0, 1)}
     assert len(ids) == 50 and all(valid_review_id(i) for i in ids)
+    again = Execution(f"{arn}run-0", "run-0", "2026-11-29T10:00:00Z")
+    assert again.review_id(1) == runs[0].review_id(1)        # a retried step derives the same review
+    reused = Execution(f"{arn}run-0", "run-0", "2027-03-01T00:00:00Z")
+    assert reused.review_id(0) != runs[0].review_id(0)       # a name reused after 90 days is another review

@@ -27,7 +27,7 @@ def test_high_confidence_is_auto_approved_and_audited(stack):
     assert result["outcome"] == "auto_approved"
     assert result["final_action"] == proposal()["action"]
     assert result["route"] == "auto" and result["reviewers"] == []
-    assert stack.states_entered(arn) == ["Prepare", "Route", "AutoApprove"]
+    assert stack.states_entered(arn) == ["Prepare", "Route", "AutoApprove", "Act", "Conclude"]
     assert events(stack, arn) == ["proposal_received", "auto_approved"]
     assert not [e for e in stack.emails() if arn.rsplit(":", 1)[1] in e.body]
 
@@ -59,7 +59,7 @@ def test_low_confidence_blocks_until_a_reviewer_approves_from_the_email(stack):
     assert result["reviewers"][0]["id"] == "alice"
     assert result["rationale"] == "Matches the duplicate charge."
     assert result["route"] == "human_review" and result["policy_version"]
-    assert stack.states_entered(arn) == ["Prepare", "Route", "RequestReview", "Decided"]
+    assert stack.states_entered(arn) == ["Prepare", "Route", "RequestReview", "Decided", "Act", "Conclude"]
     assert events(stack, arn) == ["proposal_received", "review_requested", "decision_recorded", "verdict_issued"]
 
 
@@ -101,7 +101,8 @@ def test_no_decision_before_the_timeout_expires_and_fails_closed(stack):
     link = review_link(stack, arn)
     result = verdict(stack, arn)
     assert result["outcome"] == "expired" and result["final_action"] is None
-    assert stack.states_entered(arn) == ["Prepare", "Route", "RequestReview", "Escalate", "NextTier", "Expired"]
+    assert stack.states_entered(arn) == ["Prepare", "Route", "RequestReview", "Escalate", "NextTier", "Act",
+                                         "Conclude"]
     assert events(stack, arn) == ["proposal_received", "review_requested", "escalated", "expired"]
     late = decide_late(stack, link)
     assert late.status == 403 and "expired" in late.body

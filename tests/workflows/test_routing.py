@@ -78,7 +78,7 @@ def test_the_veto_window_proceeds_when_nobody_vetoes(stack):
     result = verdict(stack, arn)
     assert result["outcome"] == "auto_approved" and result["route"] == "veto_window"
     assert result["final_action"]["type"] == "notice.send"
-    assert stack.states_entered(arn) == ["Prepare", "Route", "VetoWindow", "Unvetoed"]
+    assert stack.states_entered(arn) == ["Prepare", "Route", "VetoWindow", "Unvetoed", "Act", "Conclude"]
 
 
 @pytest.mark.parametrize("confidence, route", [(0.7, "VetoWindow"), (0.69, "RequestReview"), (0.9, "AutoApprove")])

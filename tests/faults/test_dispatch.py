@@ -1,0 +1,109 @@
+"""Every click counts exactly once when the dispatcher dies at each step after the decision's
+write: an immediate redelivery is failed (never acknowledged) while the claim is fresh, and the
+reconciler finishes the review once, through the same code path."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from countersign.outbox import stale_after
+from tests.faults.conftest import (Crash, deps, events, inject, reconcile, redeliver, review_item, verdict)
+from tests.helpers import decide, proposal, review_id_of, review_link, unique
+
+STALE = stale_after(30) + 1
+
+
+def crash_point(stack, step: str):
+    dispatcher = deps(stack, "lambdas.dispatcher")
+    return {
+        "after the claim": lambda: inject(dispatcher.reviews, "claim_dispatch", after=Crash(step)),
+        "after the audit": lambda: inject(dispatcher.callbacks, "deliver", before=Crash(step)),
+        "after the callback": lambda: inject(dispatcher.callbacks, "deliver", after=Crash(step)),
+    }[step]()
+
+
+@pytest.mark.parametrize("step", ["after the claim", "after the audit", "after the callback"])
+def test_a_dispatcher_crash_is_finished_by_the_reconciler_exactly_once(stack, callbacks, step):
+    arn = stack.start(proposal(), unique("crash"))
+    link = review_link(stack, arn)
+    review_id = review_id_of(stack, arn)
+    with crash_point(stack, step):
+        assert decide(stack, link, "approve", "Duplicate charge confirmed.").status == 200
+    assert review_item(stack, review_id)["status"]["S"] == "DISPATCHING"
+    failed = redeliver(stack, review_id)            # the stream retries at once: the claim is fresh
+    assert failed == {"batchItemFailures": [{"itemIdentifier": "100"}]}
+    assert reconcile(stack)["held"] >= 1            # a sweep leaves a fresh claim to its holder
+    sweep = reconcile(stack, ahead=STALE)           # later: the claim is stale, the sweep takes over
+    assert review_id in sweep["reviews"] and sweep["resumed"] >= 1
+    assert verdict(stack, arn)["outcome"] == "approved"
+    accepted = [ok for _, ok in callbacks if ok]
+    assert accepted == [True]                       # the workflow was called back exactly once
+    trail = events(stack, arn)
+    assert trail.count("decision_recorded") == 1 and trail.count("dispatch_resumed") == 1
+    assert trail.count("verdict_issued") == 1 and "late_decision" not in trail
+    [resumed] = [r for r in stack.execution_records(arn) if r["event"] == "dispatch_resumed"]
+    assert resumed["claim_age_seconds"] >= STALE - 1 and resumed["review_id"] == review_id
+    item = review_item(stack, review_id)
+    assert item["status"]["S"] == "DISPATCHED" and "outbox" not in item
+    assert ("delivered_at" in item) == (step != "after the callback")   # recorded, never inferred
+    assert review_id not in reconcile(stack, ahead=STALE)["reviews"]    # nothing left to redrive
+
+
+def test_a_stream_record_that_never_arrives_is_delivered_by_the_reconciler(stack, callbacks):
+    arn = stack.start(proposal(), unique("lost-record"))
+    link = review_link(stack, arn)
+    with inject(deps(stack, "lambdas.dispatcher").reviews, "claim_dispatch", before=Crash("lost")):
+        assert decide(stack, link, "reject", "Not a duplicate.").status == 200
+    review_id = review_id_of(stack, arn)
+    assert review_item(stack, review_id)["outbox"]["S"] == "due"      # listed by the sparse index
+    assert review_id in reconcile(stack)["reviews"]
+    assert verdict(stack, arn)["outcome"] == "rejected"
+    assert callbacks == [("alice", True)]
+    assert events(stack, arn).count("decision_recorded") == 1
+
+
+def test_the_reconciler_racing_the_dispatcher_calls_back_once(stack, callbacks):
+    arn = stack.start(proposal(), unique("race"))
+    link = review_link(stack, arn)
+    with inject(deps(stack, "lambdas.dispatcher").reviews, "claim_dispatch", before=Crash("later")):
+        assert decide(stack, link, "approve", "ok").status == 200
+    review_id = review_id_of(stack, arn)
+    results: dict[str, object] = {}
+    start = threading.Barrier(2)
+
+    def run(name, call):
+        start.wait()
+        results[name] = call()
+
+    threads = [threading.Thread(target=run, args=("stream", lambda: redeliver(stack, review_id))),
+               threading.Thread(target=run, args=("sweep", lambda: reconcile(stack)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert verdict(stack, arn)["outcome"] == "approved"
+    assert callbacks == [("alice", True)]
+    assert events(stack, arn).count("decision_recorded") == 1
+    assert review_item(stack, review_id)["status"]["S"] == "DISPATCHED"
+
+
+def test_a_delivered_decision_redelivered_by_the_stream_is_acknowledged_and_not_resent(stack, callbacks):
+    arn = stack.start(proposal(), unique("twice"))
+    assert decide(stack, review_link(stack, arn), "approve", "ok").status == 200
+    assert verdict(stack, arn)["outcome"] == "approved"
+    assert redeliver(stack, review_id_of(stack, arn)) == {"batchItemFailures": []}
+    assert callbacks == [("alice", True)]
+
+
+def test_the_sandbox_refuses_a_callback_on_a_closed_task_as_aws_does(stack):
+    arn = stack.start(proposal(action={"type": "quick.timeout", "summary": "x", "parameters": {}}), unique("closed"))
+    review_id = review_id_of(stack, arn)
+    token = review_item(stack, review_id)["task_token"]["S"]
+    assert verdict(stack, arn)["outcome"] == "expired"
+    sfn = stack.sfn
+    for send in (lambda: sfn.send_task_success(taskToken=token, output="{}"),
+                 lambda: sfn.send_task_failure(taskToken=token, error="Countersign.Rejected")):
+        with pytest.raises(sfn.exceptions.ClientError) as refused:
+            send()
+        assert refused.value.response["Error"]["Code"] == "TaskTimedOut"
