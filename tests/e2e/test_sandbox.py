@@ -53,7 +53,7 @@ def sandbox():
     text = "".join(banner)
     assert f"http://127.0.0.1:{port}/outbox" in text and f"http://127.0.0.1:{aws_port}" in text
     assert f"countersign submit examples/refund.json --wait --endpoint http://127.0.0.1:{aws_port}" in text
-    assert "schedules     reminders every 5 min" in text
+    assert "schedules     reminders every 5 min, reconciler every 1 min" in text
     yield {"web": f"http://127.0.0.1:{port}", "aws": f"http://127.0.0.1:{aws_port}"}
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=30)
@@ -233,3 +233,34 @@ def test_the_kill_switch_halts_submissions_and_every_flip_is_audited(sandbox, tm
     assert [(r["from"], r["to"]) for r in records][-2:] == [("off", "halt"), ("halt", "off")]
     assert records[-2]["reason"] == "incident INC-7" and records[-2]["actor"].startswith("arn:aws:")
     assert len(records[-2]["policy"]["version"]) == 12
+
+
+def test_redrive_finishes_a_decision_whose_dispatcher_died_once(sandbox, tmp_path):
+    path, marker = proposal_file(tmp_path)
+    arn = json.loads(run_cli(sandbox, "submit", str(path), "--json").stdout)["executionArn"]
+    review_id = email_for(sandbox, marker)["links"][0].split("/reviews/", 1)[1].split("?", 1)[0]
+    aws = {"endpoint_url": sandbox["aws"], "region_name": "us-east-1", "aws_access_key_id": "sandbox",
+           "aws_secret_access_key": "sandbox"}
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in boto3.client("cloudformation", **aws).describe_stacks(
+        StackName="Countersign-sandbox")["Stacks"][0]["Outputs"]}
+    decision = {"outcome": "approved", "reviewer": "alice", "rationale": "Duplicate confirmed.", "final_action":
+                json.loads(path.read_text())["action"], "diff": [], "decided_at": "2026-11-29T10:00:00Z",
+                "votes": []}
+    stale = str(int(time.time()) - 600)     # alice decided; the dispatcher claimed it ten minutes ago and died
+    boto3.client("dynamodb", **aws).update_item(
+        TableName=outputs["ReviewsTableName"], Key={"pk": {"S": f"REVIEW#{review_id}"}, "sk": {"S": "REVIEW"}},
+        UpdateExpression="SET #s = :c, claimed_at = :t, decision_json = :j, outbox = :due, decided_epoch = :t",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":c": {"S": "DISPATCHING"}, ":t": {"N": stale}, ":due": {"S": "due"},
+                                   ":j": {"S": json.dumps(decision)}})
+    redrive = run_cli(sandbox, "redrive", "--json")
+    assert redrive.returncode == 0, redrive.stderr
+    sweep = json.loads(redrive.stdout)
+    assert review_id in sweep["reviews"] and sweep["resumed"] >= 1 and sweep["delivered"] >= 1
+    deadline = time.monotonic() + 20
+    while json.loads((status := run_cli(sandbox, "status", arn, "--json")).stdout).get("status") == "RUNNING" \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status.returncode == 0 and json.loads(status.stdout)["outcome"] == "approved", status.stdout
+    again = run_cli(sandbox, "redrive")                     # safe to repeat: nothing is sent twice
+    assert again.returncode == 0 and again.stdout.startswith("redrive: 0 delivered")
