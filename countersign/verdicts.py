@@ -110,7 +110,9 @@ def _plan(case: Case, phase: str, action: Any, function: str | None = None) -> d
 
 def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
     """Audit what the executor did and the verdict; return the verdict."""
-    settled = state.get("settled") or _failed_before_review(state)
+    settled = state.get("settled")
+    if settled is None:   # straight from Route (HOOTL, nothing to execute), or a pre-review executor failed
+        settled = _failed_before_review(state) if state.get("action_error") else settle(state, "auto", deps)["settled"]
     case = Case.from_state({**state, "route": settled["route"]})
     execution = settled.get("execution")
     if settled.get("run") or state.get("action_error"):

@@ -213,28 +213,6 @@ def test_the_same_idempotency_key_starts_one_execution(sandbox, tmp_path):
     assert names.count(key) == 1
 
 
-def test_the_kill_switch_halts_submissions_and_every_flip_is_audited(sandbox, tmp_path):
-    assert run_cli(sandbox, "kill-switch", "status").stdout.startswith("off")
-    flipped = run_cli(sandbox, "kill-switch", "on", "--reason", "incident INC-7")
-    assert flipped.returncode == 0 and "kill switch off → halt" in flipped.stdout
-    try:
-        assert run_cli(sandbox, "kill-switch", "status").stdout.startswith("on (halt)")
-        time.sleep(5.5)   # Prepare reads the switch through a 5-second cache
-        path, _ = proposal_file(tmp_path)
-        halted = run_cli(sandbox, "submit", str(path), "--wait", "--json")
-        assert halted.returncode == 2 and json.loads(halted.stdout)["error"] == "Countersign.Halted"
-    finally:
-        assert run_cli(sandbox, "kill-switch", "off").returncode == 0
-    s3 = boto3.client("s3", endpoint_url=sandbox["aws"], region_name="us-east-1",
-                      aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
-    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "auditbucket" in b["Name"])
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="kill-switch/")["Contents"]]
-    records = [json.loads(s3.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys]
-    assert [(r["from"], r["to"]) for r in records][-2:] == [("off", "halt"), ("halt", "off")]
-    assert records[-2]["reason"] == "incident INC-7" and records[-2]["actor"].startswith("arn:aws:")
-    assert len(records[-2]["policy"]["version"]) == 12
-
-
 def test_redrive_finishes_a_decision_whose_dispatcher_died_once(sandbox, tmp_path):
     path, marker = proposal_file(tmp_path)
     arn = json.loads(run_cli(sandbox, "submit", str(path), "--json").stdout)["executionArn"]
@@ -264,3 +242,26 @@ def test_redrive_finishes_a_decision_whose_dispatcher_died_once(sandbox, tmp_pat
     assert status.returncode == 0 and json.loads(status.stdout)["outcome"] == "approved", status.stdout
     again = run_cli(sandbox, "redrive")                     # safe to repeat: nothing is sent twice
     assert again.returncode == 0 and again.stdout.startswith("redrive: 0 delivered")
+
+
+def test_the_kill_switch_halts_submissions_and_every_flip_is_audited(sandbox, tmp_path):
+    assert run_cli(sandbox, "kill-switch", "status").stdout.startswith("off")
+    flipped = run_cli(sandbox, "kill-switch", "on", "--reason", "incident INC-7")
+    assert flipped.returncode == 0 and "kill switch off → halt" in flipped.stdout
+    try:
+        assert run_cli(sandbox, "kill-switch", "status").stdout.startswith("on (halt)")
+        time.sleep(5.5)   # Prepare reads the switch through a 5-second cache
+        path, _ = proposal_file(tmp_path)
+        halted = run_cli(sandbox, "submit", str(path), "--wait", "--json")
+        assert halted.returncode == 2 and json.loads(halted.stdout)["error"] == "Countersign.Halted"
+    finally:
+        assert run_cli(sandbox, "kill-switch", "off").returncode == 0
+    s3 = boto3.client("s3", endpoint_url=sandbox["aws"], region_name="us-east-1",
+                      aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "auditbucket" in b["Name"])
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="kill-switch/")["Contents"]]
+    records = [json.loads(s3.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys]
+    assert [(r["from"], r["to"]) for r in records][-2:] == [("off", "halt"), ("halt", "off")]
+    assert records[-2]["reason"] == "incident INC-7" and records[-2]["actor"].startswith("arn:aws:")
+    assert len(records[-2]["policy"]["version"]) == 12
+

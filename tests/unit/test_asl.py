@@ -30,7 +30,7 @@ def test_the_approval_gate_has_one_gate_on_its_human_paths():
              "ExecuteFirst → ReverseWindow → Kept", "VetoWindow → Decided", "VetoWindow → Unvetoed"}
     expected = {f"Prepare → Route → {steps} → {end}": 1 for steps in human for end in act}
     expected.update({f"Prepare → Route → AutoApprove → {end}": 0 for end in act})
-    expected.update({"Prepare → Route → Refused": 0, "Prepare → Route → Halted": 0,
+    expected.update({"Prepare → Route → Refused": 0, "Prepare → Route → Halted": 0, "Prepare → Route → Conclude": 0,
                      "Prepare → Route → Stage → Conclude": 0,             # the executor failed: no human asked
                      "Prepare → Route → ExecuteFirst → Conclude": 0})
     assert found == expected

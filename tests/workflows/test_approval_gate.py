@@ -27,7 +27,7 @@ def test_high_confidence_is_auto_approved_and_audited(stack):
     assert result["outcome"] == "auto_approved"
     assert result["final_action"] == proposal()["action"]
     assert result["route"] == "auto" and result["reviewers"] == []
-    assert stack.states_entered(arn) == ["Prepare", "Route", "AutoApprove", "Act", "Conclude"]
+    assert stack.states_entered(arn) == ["Prepare", "Route", "Conclude"]
     assert events(stack, arn) == ["proposal_received", "auto_approved"]
     assert not [e for e in stack.emails() if arn.rsplit(":", 1)[1] in e.body]
 

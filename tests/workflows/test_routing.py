@@ -81,7 +81,7 @@ def test_the_veto_window_proceeds_when_nobody_vetoes(stack):
     assert stack.states_entered(arn) == ["Prepare", "Route", "VetoWindow", "Unvetoed", "Act", "Conclude"]
 
 
-@pytest.mark.parametrize("confidence, route", [(0.7, "VetoWindow"), (0.69, "RequestReview"), (0.9, "AutoApprove")])
+@pytest.mark.parametrize("confidence, route", [(0.7, "VetoWindow"), (0.69, "RequestReview"), (0.9, "Conclude")])
 def test_the_veto_band_boundaries(stack, confidence, route):
     arn = run(stack, proposal(confidence=confidence, action=action("notice.send")), "band")
     deadline = time.monotonic() + 10
