@@ -30,19 +30,28 @@ class ClaimHeld(RuntimeError):
     never acknowledged, in case that delivery dies."""
 
 
-def dispatch(review_id: str, deps: Deps, stale: int) -> str:
-    """Hand one stored decision to the waiting workflow. Returns ``delivered`` (the callback was
-    accepted), ``closed`` (the task had already closed: an earlier delivery landed, or its timer
-    fired and the timeout branch followed the stored decision), or ``done`` (nothing to do).
-    Raises ClaimHeld when another delivery holds a fresh claim."""
+@dataclass(frozen=True)
+class Dispatched:
+    """``delivered`` (the callback was accepted), ``closed`` (the task had already closed: an earlier
+    delivery landed, or its timer fired and the timeout branch followed the stored decision), or
+    ``done`` (nothing to do); ``resumed`` when the claim was taken over from a dead dispatcher."""
+
+    result: str
+    resumed: bool = False
+
+
+def dispatch(review_id: str, deps: Deps, stale: int) -> Dispatched:
+    """Hand one stored decision to the waiting workflow. Raises ClaimHeld when another delivery
+    holds a fresh claim."""
     now = int(deps.clock())
     claimed = deps.reviews.claim_dispatch(review_id, now, stale)
     if claimed == "held":
         raise ClaimHeld(f"review {review_id} is being dispatched by another delivery")
     if claimed == "done":
-        return "done"
+        return Dispatched("done")
     review: Review = claimed
-    if review.status == DISPATCHING:       # taken over from a dispatcher that died mid-way
+    resumed = review.status == DISPATCHING
+    if resumed:                            # taken over from a dispatcher that died mid-way
         audit.append(deps.audit, review.case.execution.audit_stream, "dispatch_resumed", {
             **review.case.audit_fields(), "actor": "system:dispatcher", "claim_age_seconds": now - review.claimed_at,
             "delivered_before": review.delivered_at is not None,
@@ -52,7 +61,7 @@ def dispatch(review_id: str, deps: Deps, stale: int) -> str:
     if delivered is None and deps.callbacks.deliver(review.task_token, review.decision):
         delivered = int(deps.clock())
     deps.reviews.mark_dispatched(review_id, delivered, int(deps.clock()))
-    return "delivered" if delivered else "closed"
+    return Dispatched("delivered" if delivered else "closed", resumed)
 
 
 def is_new_decision(new: dict[str, Any], old: dict[str, Any]) -> bool:
@@ -78,14 +87,12 @@ def reconcile(deps: Deps, stale: int) -> Sweep:
     or failed for good) or claimed by a dispatcher that died. A fresh claim is left to its holder."""
     sweep = Sweep()
     for review_id in deps.reviews.undispatched():
-        before = deps.reviews.get(review_id)
         try:
-            result = dispatch(review_id, deps, stale)
+            done = dispatch(review_id, deps, stale)
         except ClaimHeld:
             sweep.held.append(review_id)
             continue
-        if result == "done":
-            continue
-        sweep.resumed += before is not None and before.status == DISPATCHING
-        (sweep.delivered if result == "delivered" else sweep.closed).append(review_id)
+        if done.result != "done":
+            sweep.resumed += done.resumed
+            (sweep.delivered if done.result == "delivered" else sweep.closed).append(review_id)
     return sweep

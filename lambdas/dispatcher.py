@@ -29,9 +29,9 @@ def handle(record) -> None:
         return
     review_id = images["NewImage"]["review_id"]["S"]
     logger.set_correlation_id(review_id)
-    result = dispatch(review_id, DEPS, STALE_AFTER)       # ClaimHeld fails this record only
-    logger.info("decision dispatched", extra={"result": result})
-    metrics.add_metric(name=METRIC[result], unit=MetricUnit.Count, value=1)
+    done = dispatch(review_id, DEPS, STALE_AFTER)         # ClaimHeld fails this record only
+    logger.info("decision dispatched", extra={"result": done.result, "resumed": done.resumed})
+    metrics.add_metric(name=METRIC[done.result], unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -51,6 +51,13 @@ def inject(obj: Any, name: str, *, before: Exception | None = None, after: Excep
             delattr(obj, name)
 
 
+def dispatcher_down(stack, times: int = 1):
+    """The stream's deliveries crash before the dispatcher claims anything (a record that never
+    arrives, or a dispatcher held back while a timer runs out)."""
+    return inject(deps(stack, "lambdas.dispatcher").reviews, "claim_dispatch", before=Crash("dispatcher down"),
+                  times=times)
+
+
 @contextmanager
 def clock_ahead(stack, handler: str, seconds: float):
     with inject_value(deps(stack, handler), "clock", lambda: time.time() + seconds):

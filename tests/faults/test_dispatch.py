@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from countersign.outbox import stale_after
-from tests.faults.conftest import (Crash, deps, events, inject, reconcile, redeliver, review_item, verdict)
+from tests.faults.conftest import (Crash, deps, dispatcher_down, events, inject, reconcile, redeliver, review_item,
+                                   verdict)
 from tests.helpers import decide, proposal, review_id_of, review_link, unique
 
 STALE = stale_after(30) + 1
@@ -50,12 +51,17 @@ def test_a_dispatcher_crash_is_finished_by_the_reconciler_exactly_once(stack, ca
     assert review_id not in reconcile(stack, ahead=STALE)["reviews"]    # nothing left to redrive
 
 
-def test_a_stream_record_that_never_arrives_is_delivered_by_the_reconciler(stack, callbacks):
-    arn = stack.start(proposal(), unique("lost-record"))
+def decided_undelivered(stack, name: str, choice: str, rationale: str) -> tuple[str, str]:
+    """A decision whose stream record never reached the dispatcher: (execution, review id)."""
+    arn = stack.start(proposal(), unique(name))
     link = review_link(stack, arn)
-    with inject(deps(stack, "lambdas.dispatcher").reviews, "claim_dispatch", before=Crash("lost")):
-        assert decide(stack, link, "reject", "Not a duplicate.").status == 200
-    review_id = review_id_of(stack, arn)
+    with dispatcher_down(stack):
+        assert decide(stack, link, choice, rationale).status == 200
+    return arn, review_id_of(stack, arn)
+
+
+def test_a_stream_record_that_never_arrives_is_delivered_by_the_reconciler(stack, callbacks):
+    arn, review_id = decided_undelivered(stack, "lost-record", "reject", "Not a duplicate.")
     assert review_item(stack, review_id)["outbox"]["S"] == "due"      # listed by the sparse index
     assert review_id in reconcile(stack)["reviews"]
     assert verdict(stack, arn)["outcome"] == "rejected"
@@ -64,11 +70,7 @@ def test_a_stream_record_that_never_arrives_is_delivered_by_the_reconciler(stack
 
 
 def test_the_reconciler_racing_the_dispatcher_calls_back_once(stack, callbacks):
-    arn = stack.start(proposal(), unique("race"))
-    link = review_link(stack, arn)
-    with inject(deps(stack, "lambdas.dispatcher").reviews, "claim_dispatch", before=Crash("later")):
-        assert decide(stack, link, "approve", "ok").status == 200
-    review_id = review_id_of(stack, arn)
+    arn, review_id = decided_undelivered(stack, "race", "approve", "ok")
     results: dict[str, object] = {}
     start = threading.Barrier(2)
 

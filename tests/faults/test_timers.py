@@ -6,7 +6,7 @@ PENDING → EXPIRED and follows the stored decision, running exactly the executo
 decision needs. The reconciler later finds the task closed and records it, never as late."""
 from __future__ import annotations
 
-from tests.faults.conftest import Crash, deps, events, executor_runs, inject, reconcile, verdict
+from tests.faults.conftest import dispatcher_down, events, executor_runs, reconcile, verdict
 from tests.helpers import decide, proposal, review_id_of, review_link, unique
 
 
@@ -14,9 +14,14 @@ def action(kind: str) -> dict:
     return {"type": kind, "summary": f"{kind} under a timer race", "parameters": {}}
 
 
-def held_back(stack):
-    """The dispatcher dies before its claim on every delivery: only the timer can move the workflow."""
-    return inject(deps(stack, "lambdas.dispatcher").reviews, "claim_dispatch", before=Crash("held back"), times=99)
+def decided_before_the_timer(stack, name: str, kind: str, reviewer: str, choice: str, rationale: str,
+                             **changes) -> tuple[str, dict]:
+    """A decision stored while the dispatcher is down on every delivery: only the timer can move
+    the workflow on. Returns the execution and its verdict."""
+    arn = stack.start(proposal(action=action(kind), **changes), unique(name))
+    with dispatcher_down(stack, times=99):
+        assert decide(stack, review_link(stack, arn, reviewer), choice, rationale).status == 200
+        return arn, verdict(stack, arn)
 
 
 def finish(stack, review_id: str, callbacks) -> None:
@@ -26,10 +31,8 @@ def finish(stack, review_id: str, callbacks) -> None:
 
 
 def test_a_veto_stored_before_the_window_closes_is_followed(stack, callbacks):
-    arn = stack.start(proposal(confidence=0.8, action=action("vetoed.runs")), unique("veto-race"))
-    with held_back(stack):
-        assert decide(stack, review_link(stack, arn, "bob"), "reject", "Wrong audience.").status == 200
-        result = verdict(stack, arn)
+    arn, result = decided_before_the_timer(stack, "veto-race", "vetoed.runs", "bob", "reject", "Wrong audience.",
+                                           confidence=0.8)
     assert result["outcome"] == "vetoed" and result["final_action"] is None
     assert result["reviewers"][0]["id"] == "bob" and result["rationale"] == "Wrong audience."
     assert stack.states_entered(arn)[2:] == ["VetoWindow", "Unvetoed", "Act", "Conclude"]
@@ -42,10 +45,8 @@ def test_a_veto_stored_before_the_window_closes_is_followed(stack, callbacks):
 
 
 def test_a_reverse_stored_before_the_window_closes_runs_the_compensation_once(stack, callbacks):
-    arn = stack.start(proposal(confidence=0.8, action=action("posthoc.notice")), unique("reverse-race"))
-    with held_back(stack):
-        assert decide(stack, review_link(stack, arn, "carol"), "reject", "Sent to the wrong list.").status == 200
-        result = verdict(stack, arn)
+    arn, result = decided_before_the_timer(stack, "reverse-race", "posthoc.notice", "carol", "reject",
+                                           "Sent to the wrong list.", confidence=0.8)
     assert result["outcome"] == "reversed" and result["execution"]["result"]["phase"] == "compensate"
     assert stack.states_entered(arn)[2:] == ["ExecuteFirst", "ReverseWindow", "Kept", "Act", "RunAction", "Conclude"]
     assert executor_runs(arn) == (["execute", "compensate"], ["execute", "compensate"])
@@ -53,10 +54,8 @@ def test_a_reverse_stored_before_the_window_closes_runs_the_compensation_once(st
 
 
 def test_a_sign_off_stored_before_the_window_closes_promotes_the_staged_result(stack, callbacks):
-    arn = stack.start(proposal(confidence=0.99, action=action("staged.quick")), unique("signoff-race"))
-    with held_back(stack):
-        assert decide(stack, review_link(stack, arn, "alice"), "approve", "Numbers reconcile.").status == 200
-        result = verdict(stack, arn)
+    arn, result = decided_before_the_timer(stack, "signoff-race", "staged.quick", "alice", "approve",
+                                           "Numbers reconcile.", confidence=0.99)
     assert result["outcome"] == "approved" and result["execution"]["result"]["phase"] == "promote"
     assert stack.states_entered(arn)[2:] == ["Stage", "SignOff", "Expired", "Act", "RunAction", "Conclude"]
     assert executor_runs(arn) == (["stage", "promote"], ["stage", "promote"])   # never discarded
@@ -64,11 +63,8 @@ def test_a_sign_off_stored_before_the_window_closes_promotes_the_staged_result(s
 
 
 def test_a_tier_decision_stored_before_its_deadline_is_followed_not_escalated(stack, callbacks):
-    tiered = {"type": "tiered.change", "summary": "Open the partner VPN range", "parameters": {}}
-    arn = stack.start(proposal(confidence=0.99, reversible=False, action=tiered), unique("tier-race"))
-    with held_back(stack):
-        assert decide(stack, review_link(stack, arn, "alice"), "approve", "Partner confirmed.").status == 200
-        result = verdict(stack, arn)
+    arn, result = decided_before_the_timer(stack, "tier-race", "tiered.change", "alice", "approve",
+                                           "Partner confirmed.", confidence=0.99, reversible=False)
     assert result["outcome"] == "approved" and result["reviewers"][0]["id"] == "alice"
     assert stack.states_entered(arn)[2:] == ["RequestReview", "Escalate", "NextTier", "Act", "Conclude"]
     assert "escalated" not in events(stack, arn)
