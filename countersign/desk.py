@@ -56,7 +56,7 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
     decided_at = datetime.fromtimestamp(deps.clock(), timezone.utc).isoformat(timespec="seconds")
     try:
         decision = parse_decision(form, grant, review, decided_at.replace("+00:00", "Z"))
-        done = record(deps.reviews, review_id, decision, int(deps.clock()))
+        done = record(deps.reviews, review, decision, int(deps.clock()))
     except DecisionRefused as exc:
         if exc.late:     # a click that lost the write to the window's close: on the execution's record
             _late(deps, request, review, grant.reviewer, claimed["decision"], exc.message)

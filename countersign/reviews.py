@@ -107,15 +107,17 @@ class ReviewStore(Protocol):
     def claim_reminder(self, review_id: str) -> bool: ...
 
 
-def record(store: ReviewStore, review_id: str, decision: Decision, now: int) -> Recorded:
-    """Record one reviewer's decision with one conditional write, racing votes retried.
+def record(store: ReviewStore, review: Review | None, decision: Decision, now: int) -> Recorded:
+    """Record one reviewer's decision with one conditional write, racing votes retried (the
+    review as just read is the first attempt's; a lost race reads it again).
 
     Any rejection decides; an approval decides once the quorum is met, in the same write that
     counts it, so a quorum can never be met without a decision. A retry of a decision or vote that
     is already stored is answered as recorded (idempotent). A click that lost the write is refused:
     as ``late`` when the window had closed, else because another decision stands."""
-    for _ in range(WRITE_ATTEMPTS):
-        review = store.get(review_id)
+    for attempt in range(WRITE_ATTEMPTS):
+        if attempt:
+            review = store.get(review.review_id)
         if review is None:
             raise DecisionRefused(404, "this review no longer exists")
         mine = [v for v in (review.decision.all_votes() if review.decision else review.votes)
