@@ -20,5 +20,6 @@ class Deps:
     reviewers: tuple[str, ...] = ()
     review_base_url: str = ""
     clock: Callable[[], float] = time.time
+    once: Callable[[str, Callable[[], Any]], None] = lambda key, effect: effect()   # side effects once per key
 
 

@@ -77,7 +77,13 @@ def request_review(state: dict[str, Any], task_token: str, route: str, entered_a
 
 
 def notify_reviewers(review: Review, deps: Deps, reminder: bool = False) -> None:
-    """One message per reviewer, each with their own signed link (valid until the deadline)."""
+    """One message per reviewer, each with their own signed link (valid until the deadline); sent
+    once per review and kind, however often a retried step asks."""
+    kind = "reminder" if reminder else "request"
+    deps.once(f"review-emails/{review.review_id}/{review.deadline}/{kind}", lambda: _send(review, deps, reminder))
+
+
+def _send(review: Review, deps: Deps, reminder: bool) -> None:
     case = review.case
     for reviewer in review.reviewers:
         token = sign(deps.mac, review.review_id, reviewer, review.deadline)

@@ -6,7 +6,7 @@ REVIEWERS (comma-separated ids), REVIEW_BASE_URL. Only the clients a handler ask
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import boto3
 
@@ -31,6 +31,47 @@ def _kill_switch_loader():
     return lambda: parameters.get_parameter(name, max_age=max_age, force_fetch=max_age == 0)
 
 
+class Once:
+    """Run a side effect at most once per key, across a step's retries and containers: Powertools
+    Idempotency with its records in the reviews table (removed by the table's TTL). Built on
+    first use, so a handler's cold start does not pay for it."""
+
+    def __init__(self, ddb: Any, table: str) -> None:
+        self.ddb, self.table, self.context = ddb, table, None
+        self.work: dict[str, Callable[[], Any]] = {}
+        self._run: Callable[..., Any] | None = None
+
+    def register(self, context: Any) -> None:
+        """The invocation's context, so an in-progress record expires with the invocation."""
+        self.context = context
+
+    def _build(self) -> Callable[..., Any]:
+        from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLayer, IdempotencyConfig,
+                                                                 idempotent_function)
+
+        store = DynamoDBPersistenceLayer(table_name=self.table, boto3_client=self.ddb, key_attr="pk",
+                                         sort_key_attr="sk", static_pk_value="IDEMPOTENCY#side-effects",
+                                         expiry_attr="expires_at")
+        self.config = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=86400)
+
+        @idempotent_function(data_keyword_argument="job", config=self.config, persistence_store=store)
+        def run(job: dict) -> dict:
+            self.work[job["key"]]()
+            return {"done": job["key"]}
+        return run
+
+    def __call__(self, key: str, effect: Callable[[], Any]) -> None:
+        if self._run is None:
+            self._run = self._build()
+        if self.context is not None:
+            self.config.register_lambda_context(self.context)
+        self.work[key] = effect
+        try:
+            self._run(job={"key": key})
+        finally:
+            self.work.pop(key, None)
+
+
 def build_deps(*needs: str) -> Deps:
     """``needs`` is a subset of: reviews, links, notify, callbacks, policy (audit is always made)."""
     env = os.environ
@@ -41,6 +82,7 @@ def build_deps(*needs: str) -> Deps:
         extra["mac"] = kms_mac(boto3.client("kms"), env["LINK_KEY_ID"])
     if "notify" in needs:
         extra["notifier"] = SnsNotifier(boto3.client("sns"), env["TOPIC_ARN"])
+        extra["once"] = Once(extra["reviews"].ddb, env["REVIEWS_TABLE"])   # "notify" comes with "reviews"
     if "callbacks" in needs:
         extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
     if "policy" in needs:

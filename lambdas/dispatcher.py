@@ -32,6 +32,8 @@ def handle(record) -> None:
     done = dispatch(review_id, DEPS, STALE_AFTER)         # ClaimHeld fails this record only
     logger.info("decision dispatched", extra={"result": done.result, "resumed": done.resumed})
     metrics.add_metric(name=METRIC[done.result], unit=MetricUnit.Count, value=1)
+    if done.resumed:     # a stream retry found a stale claim: its dispatcher died mid-way
+        metrics.add_metric(name="DispatchTakeovers", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -12,6 +12,7 @@ DEPS = build_deps("reviews", "links", "notify")
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event, context):
+    DEPS.once.register(context)
     sent = send_reminders(DEPS)
     logger.info("reminders sent", extra={"count": sent})
     metrics.add_metric(name="RemindersSent", unit=MetricUnit.Count, value=sent)

@@ -15,6 +15,7 @@ DEPS = build_deps("reviews", "links", "notify")
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def handler(event, context):
+    DEPS.once.register(context)
     logger.set_correlation_id(event["case"]["review_id"])
     result = request_review(event["case"], event["task_token"], event["route"], event["entered_at"], DEPS)
     logger.info("review requested", extra={"notified": result["notified"]})

@@ -95,9 +95,10 @@ class ApprovalGate(Construct):
             self.audit.grant_append(fn)
         self.policy.grant_read(prepare)
         self.kill_switch.grant_read(prepare)
-        self.reviews.grant(request, "dynamodb:PutItem", "dynamodb:UpdateItem")
-        for fn in (review_fn, conclude, dispatcher, reminders, reconciler):
+        for fn in (review_fn, conclude, dispatcher, reconciler):
             self.reviews.grant(fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        for fn in (request, reminders):   # plus the idempotency records of the review emails
+            self.reviews.grant(fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
         self.reviews.grant_index_query(reminders, "by-reminder")
         self.reviews.grant_index_query(reconciler, "by-outbox")
         for fn in (request, review_fn, conclude, dispatcher, reminders, reconciler):
