@@ -12,7 +12,9 @@ example refund at 0.72 goes to a human; reviewers alice and bob), then:
      POST decision     the approve POST to /reviews/<id>/decision (form token from the link's t=)
      POST -> SUCCEEDED from the POST returning to describe_execution saying SUCCEEDED (5 ms polls)
    p50, p95 and max in milliseconds, plus the cost of one /outbox.json fetch as the outbox grows.
-2. Scale (``--pending``, default 1,000): start that many executions at once (a small thread pool),
+2. Burst (``--burst``, default 100): that many page views of one review, all in flight at once, then
+   that many decision POSTs on it (bench/burst.py): answered or not, status codes, latencies.
+3. Scale (``--pending``, default 1,000): start that many executions at once (a small thread pool),
    wait until each has alice's email in the outbox, approve them all through the review page POST,
    wait until all are SUCCEEDED. Reports started / notified / decided (HTTP 200) / SUCCEEDED / lost,
    the wall-clock time of each phase and the sandbox's resident memory and threads after it. An
@@ -24,7 +26,7 @@ The sandbox's output is drained while it runs; exceptions it printed (tracebacks
 counted in the report. Finally the sandbox is stopped with SIGINT (as Ctrl-C) and its exit code is
 reported. It only prints; exit 0.
 
-Run:  python bench/sandbox.py [--proposals 200] [--pending 1000] [--timeout 1200] [--workers 8]
+Run:  python bench/sandbox.py [--proposals 200] [--burst 100] [--pending 1000] [--timeout 1200] [--workers 8]
 """
 from __future__ import annotations
 
@@ -382,6 +384,7 @@ def main() -> int:
     cli.add_argument("--timeout", type=float, default=1200,
                      help="limit for the whole scale run, seconds (1200); the last phase gets 60 s more")
     cli.add_argument("--workers", type=int, default=8, help="threads that start and decide in the scale run (8)")
+    cli.add_argument("--burst", type=int, default=100, help="page views and POSTs at once on one review (100)")
     cli.add_argument("--email-poll", type=float, default=POLL,
                      help="pause between /outbox.json fetches in the latency run, seconds (0.005)")
     args = cli.parse_args()
@@ -390,7 +393,7 @@ def main() -> int:
     sandbox = Sandbox()
     print(f"starting the sandbox (python -m countersign local --port {sandbox.port} "
           f"--aws-port {sandbox.aws_port})...", flush=True)
-    lat = big = None
+    lat = big = hit = None
     boot = float("nan")
     try:
         boot = sandbox.start()
@@ -403,6 +406,10 @@ def main() -> int:
                 lat["memory"] = sandbox.memory()
             except Exception:   # report and go on: the benchmark always finishes
                 traceback.print_exc(file=sys.stdout)
+        if args.burst > 0:
+            from burst import burst
+            print(f"burst: {args.burst} page views, then {args.burst} decisions, on one review", flush=True)
+            hit = burst(driver, args.burst)
         if args.pending > 0:
             print(f"scale: {args.pending} executions pending at once ({args.workers} threads, "
                   f"budget {args.timeout:g} s)", flush=True)
@@ -440,6 +447,12 @@ def main() -> int:
                   f"{max(per):.1f} ms max; first {first[2]} emails ({first[1] / 1024:.0f} KiB, "
                   f"{ms(first[0]):.1f} ms), last {final[2]} emails ({final[1] / 1024:.0f} KiB, {ms(final[0]):.1f} ms)")
         print(f"sandbox after the latency run: {lat['memory'][0]:.0f} MiB resident, {lat['memory'][1]} threads")
+        print()
+    if hit is not None:
+        print(f"Burst on one review: answered {sum(s > 0 for s, _ in hit['views'] + hit['posts'])} of "
+              f"{2 * args.burst}; status codes {dict(hit['codes'])}")
+        print(row("  GET page (ms)", [ms for _, ms in hit["views"]]))
+        print(row("  POST decision (ms)", [ms for _, ms in hit["posts"]]))
         print()
     if big is not None:
         print(f"Scale, {big['requested']} executions pending at once ({args.workers} threads)")

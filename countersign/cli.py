@@ -87,7 +87,7 @@ def _target_options(p: argparse.ArgumentParser) -> None:
 
 def _target(args) -> client.Target:
     stack = args.stack or (SANDBOX_STACK if args.endpoint else "Countersign-dev")
-    return client.Target.find(stack, args.endpoint, args.region or ("us-east-1" if args.endpoint else None))
+    return client.Target.find(stack, args.endpoint, args.region)
 
 
 def _read(path: str) -> Any:
@@ -157,8 +157,7 @@ def run_kill_switch(args) -> int:
                    "halt": "on (halt): new actions are refused"}.get(mode, mode), markup=False)
         return 0
     mode = "off" if args.state == "off" else args.mode
-    record = client.set_kill_switch(target, mode, args.reason, args.endpoint, args.region or
-                                    ("us-east-1" if args.endpoint else None))
+    record = client.set_kill_switch(target, mode, args.reason)
     out.print(f"kill switch {record['from']} → {record['to']} (audited: {record['stream']})", markup=False)
     return 0
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import boto3
 
@@ -24,26 +26,73 @@ class ClientError(RuntimeError):
     """Something the user can fix: a missing stack, no credentials, an unknown execution."""
 
 
+SANDBOX_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+SANDBOX_REGION = "us-east-1"
+
+
+def session_for(endpoint: str | None, region: str | None) -> boto3.session.Session:
+    """The caller's own AWS session. Against a sandbox (an endpoint) with no credentials or region
+    configured, the sandbox's fixed local ones; a user's real credentials are never overridden."""
+    session = boto3.session.Session(region_name=region)
+    if not endpoint:
+        return session
+    if session.get_credentials() is None:
+        session = boto3.session.Session(region_name=region or SANDBOX_REGION, **SANDBOX_CREDENTIALS)
+    elif session.region_name is None:
+        session = boto3.session.Session(region_name=SANDBOX_REGION)
+    return session
+
+
+def _cannot_read(stack: str, endpoint: str | None, region: str | None, exc: Exception) -> ClientError:
+    """One line that says what is wrong and what to do, for each way finding the stack fails."""
+    import botocore.exceptions as errors
+
+    where = f"at {endpoint}" if endpoint else f"in AWS ({region or 'no region configured'})"
+    if isinstance(exc, errors.NoCredentialsError):
+        return ClientError("no AWS credentials found: configure them (aws configure, AWS_PROFILE or AWS_* "
+                           "variables), or pass --endpoint to use the local sandbox")
+    if isinstance(exc, errors.NoRegionError):
+        return ClientError("no AWS region configured: pass --region or set AWS_REGION")
+    if isinstance(exc, (errors.EndpointConnectionError, errors.ConnectionClosedError, errors.ReadTimeoutError,
+                        errors.ConnectTimeoutError)):
+        if endpoint and urlsplit(endpoint).hostname in ("127.0.0.1", "localhost", "::1"):
+            return ClientError(f"no sandbox is running at {endpoint}: start it with `make local` "
+                               "(or `countersign local`) in another terminal")
+        return ClientError(f"cannot reach {endpoint or 'AWS'}: check the address and your network")
+    if isinstance(exc, errors.ClientError) and "does not exist" in str(exc):
+        advice = "pass --stack with the sandbox's stack name" if endpoint else \
+            "deploy it (make deploy), or pass --stack, or --endpoint for the local sandbox"
+        return ClientError(f"there is no stack {stack!r} {where}: {advice}")
+    return ClientError(f"cannot read stack {stack!r} {where}: {exc}")
+
+
 @dataclass
 class Target:
     stack: str
     outputs: dict[str, str]
-    sfn: Any
-    ssm: Any
-    lam: Any = None
+    session: Any
+    endpoint: str | None = None
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint)
+
+    @cached_property
+    def sfn(self) -> Any:
+        return self.client("stepfunctions")
+
+    @cached_property
+    def ssm(self) -> Any:
+        return self.client("ssm")
 
     @classmethod
     def find(cls, stack: str, endpoint: str | None = None, region: str | None = None) -> "Target":
-        kwargs = {k: v for k, v in {"endpoint_url": endpoint, "region_name": region}.items() if v}
+        session = session_for(endpoint, region)
         try:
-            cfn = boto3.client("cloudformation", **kwargs)
-            found = cfn.describe_stacks(StackName=stack)["Stacks"][0]
-        except Exception as exc:  # credentials, network, missing stack: all need the same advice
-            raise ClientError(f"cannot read stack {stack!r}{' at ' + endpoint if endpoint else ''}: "
-                              f"{exc}. Deploy it, or pass --stack / --endpoint.") from None
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
-        return cls(stack, outputs, boto3.client("stepfunctions", **kwargs), boto3.client("ssm", **kwargs),
-                   boto3.client("lambda", **kwargs))
+            found = session.client("cloudformation", endpoint_url=endpoint).describe_stacks(StackName=stack)
+        except Exception as exc:  # credentials, network, missing stack: each has its own advice
+            raise _cannot_read(stack, endpoint, session.region_name, exc) from None
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in found["Stacks"][0].get("Outputs", [])}
+        return cls(stack, outputs, session, endpoint)
 
     def state_machine(self, workflow: str | None) -> str:
         if workflow and workflow.startswith("arn:"):
@@ -141,17 +190,16 @@ def verdict_of(described: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return codes.get(error, EXIT_ERROR), body
 
 
-def set_kill_switch(target: Target, mode: str, reason: str, endpoint: str | None, region: str | None) -> dict:
+def set_kill_switch(target: Target, mode: str, reason: str) -> dict:
     """Flip the kill switch and audit who flipped it, from what, to what, and why."""
     from . import audit
     from .aws import S3AuditStore
 
-    kwargs = {k: v for k, v in {"endpoint_url": endpoint, "region_name": region}.items() if v}
     name = target.outputs["KillSwitchParameterName"]
     before = target.ssm.get_parameter(Name=name)["Parameter"]["Value"]
-    actor = boto3.client("sts", **kwargs).get_caller_identity()["Arn"]
+    actor = target.client("sts").get_caller_identity()["Arn"]
     target.ssm.put_parameter(Name=name, Value=mode, Overwrite=True)
-    store = S3AuditStore(boto3.client("s3", **kwargs), target.outputs["AuditBucketName"])
+    store = S3AuditStore(target.client("s3"), target.outputs["AuditBucketName"])
     at = audit.now_iso()
     stream = f"kill-switch/{at[:10].replace('-', '/')}/{at[11:23].replace(':', '').replace('.', '')}"
     policy = target.policy() or {}
@@ -166,7 +214,7 @@ def redrive(target: Target) -> dict[str, Any]:
     name = target.outputs.get("ReconcilerFunctionName")
     if not name:
         raise ClientError(f"stack {target.stack} has no reconciler; deploy the current version")
-    got = target.lam.invoke(FunctionName=name, Payload=b"{}")
+    got = target.client("lambda").invoke(FunctionName=name, Payload=b"{}")
     body = json.loads(got["Payload"].read() or b"null")
     if got.get("FunctionError"):
         raise ClientError(f"the reconciler failed: {(body or {}).get('errorType')}: {(body or {}).get('errorMessage')}")

@@ -28,6 +28,16 @@ def proposal(**changes: Any) -> dict[str, Any]:
     return doc
 
 
+def newcomer_env(**extra: str) -> dict[str, str]:
+    """The environment of a person with no AWS configuration at all: no ``AWS_*`` variables and an
+    empty HOME (no ~/.aws). Every subprocess a test starts runs in it."""
+    import os
+    import tempfile
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**env, "HOME": tempfile.mkdtemp(prefix="countersign-home-"), **extra}
+
+
 def unique(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 

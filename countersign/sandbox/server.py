@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -118,6 +119,14 @@ def front(harness):
     return Front
 
 
+class FrontServer(ThreadingHTTPServer):
+    """A thread per request, and a listen backlog deep enough for a burst of reviewers: with the
+    default of 5, a burst of 50 clicks saw connections reset before any answer."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def schedules(harness) -> list[tuple[int, str, str]]:
     """The template's scheduled EventBridge rules, as (seconds, target function, its handler), so
     the sandbox runs them the way EventBridge would."""
@@ -149,11 +158,23 @@ def run_schedules(harness, stop: Event) -> list[tuple[int, str, str]]:
     return found
 
 
+def this_command() -> str:
+    """How the user ran us (``.venv/bin/countersign`` under ``make local``), so the printed
+    command works when pasted as it is, with no virtual environment activated."""
+    program = sys.argv[0]
+    if program.endswith("__main__.py"):
+        return f"{os.path.relpath(sys.executable)} -m countersign"
+    on_path = shutil.which(os.path.basename(program))
+    if on_path and os.path.samefile(on_path, program):
+        return os.path.basename(program)
+    return os.path.relpath(program)
+
+
 def serve(port: int = 8000, aws_port: int = 5000, overrides: dict[str, Any] | None = None) -> int:
     print("starting the local AWS endpoint and deploying the stack (about 15 s)...", flush=True)
     aws = start_aws(aws_port)
     harness = deploy_stack(port, overrides or {})
-    http = ThreadingHTTPServer(("127.0.0.1", port), front(harness))
+    http = FrontServer(("127.0.0.1", port), front(harness))
     Thread(target=http.serve_forever, daemon=True).start()
     stop = Event()
     scheduled = run_schedules(harness, stop)
@@ -163,12 +184,12 @@ def serve(port: int = 8000, aws_port: int = 5000, overrides: dict[str, Any] | No
 Countersign sandbox is running: stack {STACK}, no AWS account needed.
   review pages  {base}/reviews/<review-id>?t=<link token>   (the links arrive by email)
   outbox        {base}/outbox      every email the stack sent ({base}/outbox.json for scripts)
-  AWS endpoint  {endpoint}        e.g. aws --endpoint-url {endpoint} stepfunctions list-state-machines
-                                   (or: export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=sandbox \\
-                                    AWS_SECRET_ACCESS_KEY=sandbox AWS_DEFAULT_REGION={REGION})
+  AWS endpoint  {endpoint}        for other AWS tools, first: export AWS_ENDPOINT_URL={endpoint} \\
+                                   AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_DEFAULT_REGION={REGION}
+                                   then e.g.: aws stepfunctions list-state-machines
   schedules     {", ".join(f"{h.split('.')[1]} every {s // 60} min" for s, _, h in scheduled) or "none"}  (EventBridge rules)
 Try it:
-  countersign submit examples/refund.json --wait --endpoint {endpoint}
+  {this_command()} submit examples/refund.json --wait --endpoint {endpoint}
 Press Ctrl-C to stop.""", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:

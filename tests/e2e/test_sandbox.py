@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+
+from tests.helpers import newcomer_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -37,8 +39,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def sandbox():
     port, aws_port = free_port(), free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("AWS_ENDPOINT_URL", None)
+    env = newcomer_env(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "countersign", "local", "--port", str(port), "--aws-port",
                              str(aws_port), "-c", f"policy={json.dumps(POLICY)}"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -54,7 +55,7 @@ def sandbox():
     assert f"http://127.0.0.1:{port}/outbox" in text and f"http://127.0.0.1:{aws_port}" in text
     assert f"countersign submit examples/refund.json --wait --endpoint http://127.0.0.1:{aws_port}" in text
     assert "schedules     reminders every 5 min, reconciler every 1 min" in text
-    yield {"web": f"http://127.0.0.1:{port}", "aws": f"http://127.0.0.1:{aws_port}"}
+    yield {"web": f"http://127.0.0.1:{port}", "aws": f"http://127.0.0.1:{aws_port}", "banner": text}
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "stopped." in rest   # Ctrl-C stops it cleanly
@@ -72,7 +73,7 @@ def proposal_file(tmp_path: Path, **changes) -> tuple[Path, str]:
 
 
 def submit(sandbox, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+    env = newcomer_env()
     return subprocess.Popen([sys.executable, "-m", "countersign", "submit", *args, "--endpoint", sandbox["aws"]],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -163,7 +164,7 @@ def test_status_of_a_pending_review_names_who_was_notified(sandbox, tmp_path):
 
 
 def run_cli(sandbox, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+    env = newcomer_env()
     return subprocess.run([sys.executable, "-m", "countersign", *args, "--endpoint", sandbox["aws"]], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=60)
 
@@ -213,6 +214,32 @@ def test_the_same_idempotency_key_starts_one_execution(sandbox, tmp_path):
     assert names.count(key) == 1
 
 
+def test_the_printed_command_works_word_for_word_with_no_aws_configuration(sandbox):
+    """What a newcomer pastes from the banner, in a shell with no AWS_* variables and an empty HOME."""
+    printed = sandbox["banner"].split("Try it:\n", 1)[1].splitlines()[0].strip()
+    assert printed.endswith(f"submit examples/refund.json --wait --endpoint {sandbox['aws']}")
+    pipeline = subprocess.Popen(shlex.split(printed), cwd=ROOT, env=newcomer_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    link = email_for(sandbox, "Refund $420 to customer 1182", "alice")["links"][0]
+    assert decide_by_http(sandbox, link, "approve", "The duplicate capture is on the statement.") == 200
+    out, err = pipeline.communicate(timeout=30)
+    assert pipeline.returncode == 0, err
+    assert "waiting for a human decision: notified alice, bob" in err and "approved via human_review" in out
+
+
+def test_errors_tell_the_truth_about_a_missing_sandbox_and_a_missing_stack(sandbox):
+    idle = f"http://127.0.0.1:{free_port()}"
+    missing = subprocess.run([sys.executable, "-m", "countersign", "status", "x", "--endpoint", idle], cwd=ROOT,
+                             env=newcomer_env(), capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (f"error: no sandbox is running at {idle}: start it with `make local` "
+                                      "(or `countersign local`) in another terminal")
+    nostack = run_cli(sandbox, "status", "x", "--stack", "Nope")
+    assert nostack.returncode == 1
+    assert nostack.stderr.strip() == (f"error: there is no stack 'Nope' at {sandbox['aws']}: pass --stack with "
+                                      "the sandbox's stack name")
+
+
 def test_redrive_finishes_a_decision_whose_dispatcher_died_once(sandbox, tmp_path):
     path, marker = proposal_file(tmp_path)
     arn = json.loads(run_cli(sandbox, "submit", str(path), "--json").stdout)["executionArn"]
@@ -256,6 +283,7 @@ def test_the_kill_switch_halts_submissions_and_every_flip_is_audited(sandbox, tm
         assert halted.returncode == 2 and json.loads(halted.stdout)["error"] == "Countersign.Halted"
     finally:
         assert run_cli(sandbox, "kill-switch", "off").returncode == 0
+        time.sleep(5.5)   # and the same cache when it is off again, before the next test submits
     s3 = boto3.client("s3", endpoint_url=sandbox["aws"], region_name="us-east-1",
                       aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
     bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "auditbucket" in b["Name"])
@@ -265,3 +293,56 @@ def test_the_kill_switch_halts_submissions_and_every_flip_is_audited(sandbox, tm
     assert records[-2]["reason"] == "incident INC-7" and records[-2]["actor"].startswith("arn:aws:")
     assert len(records[-2]["policy"]["version"]) == 12
 
+
+
+def test_the_sandbox_holds_a_burst_of_100_clicks_and_100_page_views_on_one_review(sandbox, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.error import HTTPError
+    from urllib.parse import urlencode
+
+    path, marker = proposal_file(tmp_path)
+    arn = json.loads(run_cli(sandbox, "submit", str(path), "--json").stdout)["executionArn"]
+    links = {who: email_for(sandbox, marker, who)["links"][0] for who in ("alice", "bob")}
+    tokens = {who: link.split("?t=", 1)[1] for who, link in links.items()}
+
+    def fetch(request) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(request, timeout=60) as got:
+                return got.status, got.read().decode()
+        except HTTPError as refused:           # an answer (409): not a reset
+            return refused.code, refused.read().decode()
+
+    def click(i: int) -> tuple[str, str, int, str]:
+        who, choice = ("alice", "approve") if i % 2 else ("bob", "reject")
+        body = urlencode({"t": urllib.request.unquote(tokens[who]), "decision": choice,
+                          "rationale": f"burst {i}"}).encode()
+        status, page = fetch(urllib.request.Request(links[who].split("?")[0] + "/decision", data=body))
+        return who, choice, status, page
+
+    with ThreadPoolExecutor(max_workers=100) as pool:      # every request in flight at once
+        views = list(pool.map(lambda i: fetch(links["alice" if i % 2 else "bob"])[0], range(100)))
+        clicks = list(pool.map(click, range(100)))
+    assert views == [200] * 100
+    winners = {(who, choice) for who, choice, status, _ in clicks if status == 200}
+    assert len(winners) == 1                      # one decision; its reviewer's identical retries answer 200
+    for who, choice, status, page in clicks:
+        assert status == 200 or (status == 409 and "another decision on this review was recorded first" in page)
+    [(who, choice)] = winners
+    deadline = time.monotonic() + 20
+    while (verdict := json.loads(run_cli(sandbox, "status", arn, "--json").stdout)).get("status") == "RUNNING" \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert verdict["reviewers"][0]["id"] == who and verdict["outcome"] == {"approve": "approved",
+                                                                            "reject": "rejected"}[choice]
+
+
+def test_the_outbox_json_lists_the_newest_email_first(sandbox, tmp_path):
+    first, _ = proposal_file(tmp_path)
+    second, marker = proposal_file(tmp_path)
+    for path in (first, second):
+        assert run_cli(sandbox, "submit", str(path)).returncode == 0
+    email_for(sandbox, marker, "bob")
+    with urllib.request.urlopen(sandbox["web"] + "/outbox.json") as got:
+        emails = json.load(got)
+    sent = [e["sent_at"] for e in emails]
+    assert sent == sorted(sent, reverse=True) and marker in emails[0]["subject"] + emails[1]["subject"]

@@ -3,18 +3,19 @@ and cdk-nag really stopping a synth that gains an unacknowledged finding."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import newcomer_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_app(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
+    env = newcomer_env(CDK_OUTDIR=str(tmp_path), JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")   # as make does
     return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
 
