@@ -215,13 +215,26 @@ def test_the_same_idempotency_key_starts_one_execution(sandbox, tmp_path):
 
 
 def test_the_printed_command_works_word_for_word_with_no_aws_configuration(sandbox):
-    """What a newcomer pastes from the banner, in a shell with no AWS_* variables and an empty HOME."""
+    """What a newcomer pastes from the banner, in a shell with no AWS_* variables and an empty HOME,
+    then approves in the browser: exit 0."""
     printed = sandbox["banner"].split("Try it:\n", 1)[1].splitlines()[0].strip()
     assert printed.endswith(f"submit examples/refund.json --wait --endpoint {sandbox['aws']}")
     pipeline = subprocess.Popen(shlex.split(printed), cwd=ROOT, env=newcomer_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-    link = email_for(sandbox, "Refund $420 to customer 1182", "alice")["links"][0]
-    assert decide_by_http(sandbox, link, "approve", "The duplicate capture is on the statement.") == 200
+    email_for(sandbox, "Refund $420 to customer 1182", "alice")
+    pw, chromium = browser()                        # the reviewer approves in a real browser
+    try:
+        page = chromium.new_page()
+        page.goto(sandbox["web"] + "/outbox")
+        page.locator("article.email[data-reviewer=alice]:has-text('Refund $420 to customer 1182')"
+                     ).locator("a.review-link").click()
+        page.check("input[value=approve]")
+        page.fill("#rationale", "The duplicate capture is on the statement.")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Decision recorded")
+    finally:
+        chromium.close()
+        pw.stop()
     out, err = pipeline.communicate(timeout=30)
     assert pipeline.returncode == 0, err
     assert "waiting for a human decision: notified alice, bob" in err and "approved via human_review" in out

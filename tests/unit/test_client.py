@@ -38,3 +38,16 @@ def test_no_credentials_at_all_is_one_line_with_advice(no_aws_configuration, cap
     assert capsys.readouterr().err.strip() == (
         "error: no AWS credentials found: configure them (aws configure, AWS_PROFILE or AWS_* variables), "
         "or pass --endpoint to use the local sandbox")
+
+
+def test_an_unreachable_endpoint_and_an_unreachable_aws_are_told_apart_from_a_missing_sandbox():
+    from botocore.exceptions import EndpointConnectionError
+
+    from countersign.client import _cannot_read
+
+    down = EndpointConnectionError(endpoint_url="https://aws.internal.example:4566/")
+    assert str(_cannot_read("S", "https://aws.internal.example:4566", "us-east-1", down)) == (
+        "cannot reach https://aws.internal.example:4566: check the address and your network")
+    assert str(_cannot_read("S", None, "eu-west-1", down)) == "cannot reach AWS: check the address and your network"
+    assert str(_cannot_read("S", "http://localhost:5000", "us-east-1", down)).startswith(
+        "no sandbox is running at http://localhost:5000")
