@@ -1,7 +1,7 @@
 """Cold-start import cost of each Lambda handler module, against a bare-boto3 baseline.
 
-For every handler in lambdas/ (prepare, request_review, conclude, dispatcher, review_api) this
-times ``import lambdas.<name>`` in a fresh interpreter (a subprocess per run), with the env vars a
+For every handler in lambdas/ (prepare, request_review, conclude, dispatcher, reconciler, reminders,
+review_api) this times ``import lambdas.<name>`` in a fresh interpreter (a subprocess per run), with the env vars a
 deployed handler gets and fake credentials. Importing builds the handler's boto3 clients at module
 level; that is intended and counted as part of the cold start.
 
@@ -38,7 +38,7 @@ ENV = {
     "LINK_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
     "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench-reviews",
     "POLICY_PARAMETER": "/countersign/bench/policy", "REVIEWERS": "alice,bob",
-    "KILL_SWITCH_PARAMETER": "/countersign/bench/kill-switch",
+    "KILL_SWITCH_PARAMETER": "/countersign/bench/kill-switch", "DISPATCHER_TIMEOUT_SECONDS": "30",
     "REVIEW_BASE_URL": "https://review.example/", "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "POWERTOOLS_SERVICE_NAME": "countersign", "POWERTOOLS_METRICS_NAMESPACE": "Countersign",
