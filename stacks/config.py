@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from countersign.asl import DEFAULT_MAX_GATES
-from countersign.policy import build_document
+from countersign.policy import build_document, rules_for
 from countersign.validation import SchemaError
 
 _REVIEWER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -93,6 +93,12 @@ class Config:
         max_gates = _int(value("max_human_gates", DEFAULT_MAX_GATES), "max_human_gates")
         if not 1 <= max_gates <= 3:
             raise ConfigError("context max_human_gates: the checkpoint budget is 1 to 3 human gates per path")
+        for action_type in policy["action_types"]:   # each escalation tier is one more human request
+            tiers = len(rules_for(policy, action_type, [r.id for r in reviewers]).tiers)
+            if tiers > max_gates:
+                raise ConfigError(f"context policy: action type {action_type!r} asks {tiers} tiers of reviewers "
+                                  f"in turn, over the checkpoint budget of {max_gates} human gate(s) per path "
+                                  "(max_human_gates); use fewer tiers or raise the budget")
         sweep = _int(value("reminder_sweep_minutes", 5), "reminder_sweep_minutes")
         if not 1 <= sweep <= 60:
             raise ConfigError("context reminder_sweep_minutes: 1 to 60")

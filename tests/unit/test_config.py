@@ -139,3 +139,14 @@ def test_policy_combinations_that_cannot_work_fail_synth(override, message):
     policy["action_types"]["refund.issue"].update(override)
     with pytest.raises(ConfigError, match=re.escape(message)):
         Config.from_context({**CONTEXT, "policy": policy}.get)
+
+
+def test_tiers_count_against_the_checkpoint_budget():
+    tiered = copy.deepcopy(CONTEXT["policy"])
+    tiered["action_types"]["deploy.production"] = {
+        **tiered["action_types"].get("deploy.production", {}),
+        "tiers": [{"reviewers": ["alice"], "timeout_seconds": 60}, {"reviewers": ["bob"], "timeout_seconds": 60}]}
+    assert len(config(policy=tiered, max_human_gates=2).policy["action_types"]["deploy.production"]["tiers"]) == 2
+    assert refusal(policy=tiered, max_human_gates=1) == (
+        "context policy: action type 'deploy.production' asks 2 tiers of reviewers in turn, over the checkpoint "
+        "budget of 1 human gate(s) per path (max_human_gates); use fewer tiers or raise the budget")
