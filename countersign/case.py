@@ -87,12 +87,19 @@ class Case:
             executed=state.get("executed"),
         )
 
+    @property
+    def proposal_sha256(self) -> str:
+        from .proposal import content_hash
+
+        return content_hash(self.proposal)
+
     def audit_fields(self) -> dict[str, Any]:
         """What every audit record of this case carries (Art. 12: what, how sure, which rules)."""
         return {
             "execution": {"arn": self.execution.arn, "name": self.execution.name,
                           "started_at": self.execution.started_at},
             "review_id": self.review_id,
+            "proposal_sha256": self.proposal_sha256,    # what this execution is bound to
             "action_type": self.action["type"],
             "action_summary": self.action["summary"],
             "confidence": self.confidence,

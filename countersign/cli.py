@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from . import client
-from .proposal import InvalidProposal, check, check_shape
+from .proposal import InvalidProposal, check, check_shape, content_hash
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -114,7 +114,10 @@ def run_submit(args) -> int:
             check(proposal, policy, [])
         except InvalidProposal as exc:
             return _invalid(args, exc)
-    arn, fresh = client.start(target, proposal, args.workflow, args.idempotency_key)
+    try:
+        arn, fresh = client.start(target, proposal, args.workflow, args.idempotency_key)
+    except client.KeyReused as exc:
+        return _invalid(args, InvalidProposal([{"path": "$.idempotency_key", "message": str(exc)}]))
     if not args.json:
         err.print(("submitted " if fresh else "already submitted (same idempotency key): ") + arn)
     if not args.wait:
@@ -128,6 +131,9 @@ def run_submit(args) -> int:
                                   f"open. Check later: countersign status {arn}"))
         return client.EXIT_TIMEOUT
     code, verdict = client.verdict_of(described)
+    if verdict.get("proposal_sha256", content_hash(proposal)) != content_hash(proposal):   # bound to other content
+        return _invalid(args, InvalidProposal([{"path": "$", "message": f"the verdict of {arn} is for a different "
+                                                "proposal; it does not approve this one"}]))
     _emit(args, verdict, _print_verdict)
     return code
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from .proposal import execution_name
+from .proposal import content_hash, execution_name
 
 # outcome → exit code (documented in the README)
 EXIT = {"approved": 0, "modified": 0, "auto_approved": 0, "rejected": 2, "vetoed": 2, "reversed": 2, "expired": 3}
@@ -117,21 +117,35 @@ class Target:
         return machine.replace(":stateMachine:", ":execution:") + ":" + execution
 
 
+class KeyReused(ClientError):
+    """An idempotency key already used for a different proposal: refused, never joined."""
+
+
 def start(target: Target, proposal: dict[str, Any], workflow: str | None, key: str | None) -> tuple[str, bool]:
-    """Start (or find) the execution for this proposal; returns (arn, newly_started)."""
+    """Start the execution for this proposal, or join the one its idempotency key already started
+    for the same content; returns (arn, newly_started). The same key with other content is refused."""
     machine = target.state_machine(workflow)
     name = execution_name(proposal, key)
     existing = target.execution_arn(name, workflow)
     try:
-        target.sfn.describe_execution(executionArn=existing)
+        _same_content(target, existing, proposal, key)
         return existing, False            # a retried step: join the review already under way
     except target.sfn.exceptions.ExecutionDoesNotExist:
         pass
     try:
         arn = target.sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(proposal))["executionArn"]
         return arn, True
-    except target.sfn.exceptions.ExecutionAlreadyExists:
-        return target.execution_arn(name, workflow), False
+    except target.sfn.exceptions.ExecutionAlreadyExists:   # started meanwhile: the same check applies
+        _same_content(target, existing, proposal, key)
+        return existing, False
+
+
+def _same_content(target: Target, arn: str, proposal: dict[str, Any], key: str | None) -> None:
+    started = json.loads(target.sfn.describe_execution(executionArn=arn).get("input") or "{}")
+    if content_hash(started) != content_hash(proposal):
+        used = key or proposal.get("idempotency_key")
+        raise KeyReused(f"idempotency key {used!r} was already used for a different proposal ({arn}); "
+                        "a key names one proposal: use a new key for this one")
 
 
 @dataclass

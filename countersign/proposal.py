@@ -11,6 +11,7 @@ import re
 import uuid
 from typing import Any
 
+from . import canonical
 from .policy import Rules, UnknownActionType, rules_for
 from .validation import SchemaError, load_schema, validate
 
@@ -55,6 +56,12 @@ def check_parameters(parameters: Any, rules: Rules) -> None:
         path = "$.action.parameters" + exc.path[1:]
         message = "$.action.parameters" + exc.message[1:] if exc.message.startswith("$") else exc.message
         raise InvalidProposal([{"path": path, "message": message}]) from None
+
+
+def content_hash(proposal: dict[str, Any]) -> str:
+    """SHA-256 of the proposal's canonical JSON, without its idempotency key: what an execution and
+    its verdict are bound to, so a key reused for other content is refused, never joined."""
+    return canonical.sha256({k: v for k, v in proposal.items() if k != "idempotency_key"})
 
 
 def execution_name(proposal: dict[str, Any], idempotency_key: str | None = None) -> str:

@@ -135,6 +135,7 @@ def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
         "rationale": settled.get("rationale"),
         "route": settled["route"],
         "policy_version": case.rules.version,
+        "proposal_sha256": case.proposal_sha256,
         "review_id": settled.get("review_id"),
         "execution": execution,
         "audit": {"bucket": deps.audit_bucket, "stream": case.execution.audit_stream,

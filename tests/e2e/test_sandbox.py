@@ -214,6 +214,25 @@ def test_the_same_idempotency_key_starts_one_execution(sandbox, tmp_path):
     assert names.count(key) == 1
 
 
+def test_a_key_reused_for_a_different_proposal_is_refused_with_exit_4(sandbox, tmp_path):
+    key = f"billing-513-{uuid.uuid4().hex[:6]}"
+    first, _ = proposal_file(tmp_path)
+    other, _ = proposal_file(tmp_path, confidence=0.99, risk="critical")       # other content, same key
+    started = submit(sandbox, str(first), "--idempotency-key", key, "--json").communicate(timeout=30)[0]
+    arn = json.loads(started)["executionArn"]
+    refused = submit(sandbox, str(other), "--idempotency-key", key, "--json")
+    out, _ = refused.communicate(timeout=30)
+    assert refused.returncode == 4
+    assert json.loads(out) == {"status": "INVALID", "errors": [{"path": "$.idempotency_key", "message": (
+        f"idempotency key '{key}' was already used for a different proposal ({arn}); a key names one proposal: "
+        "use a new key for this one")}]}
+    human = submit(sandbox, str(other), "--idempotency-key", key)
+    _, err = human.communicate(timeout=30)
+    assert human.returncode == 4 and f"idempotency key '{key}' was already used for a different proposal" in err
+    again = submit(sandbox, str(first), "--idempotency-key", key, "--json").communicate(timeout=30)[0]
+    assert json.loads(again) == {"executionArn": arn, "started": False}     # the same content joins
+
+
 def test_the_printed_command_works_word_for_word_with_no_aws_configuration(sandbox):
     """What a newcomer pastes from the banner, in a shell with no AWS_* variables and an empty HOME,
     then approves in the browser: exit 0."""
