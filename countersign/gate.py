@@ -17,7 +17,7 @@ from .notify import review_email, subject
 from .policy import checked_document
 from .proposal import InvalidProposal, check
 from .reviews import PENDING, Review
-from .routing import expected_route, facts
+from .routing import expected_route, facts, spot_check
 from .verdicts import record_execution
 
 # the workflow's route → the review's mode (what the reviewer is asked)
@@ -38,13 +38,14 @@ def prepare(proposal: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
             "policy": {"version": document["version"]},
         })
         return {"refusal": {"reason": "invalid proposal", "errors": exc.errors}}
-    route_facts = facts(proposal, rules, ex.arn, deps.load_kill_switch())
+    sampled = spot_check(deps.mac, ex.arn, ex.started_at, rules.version)
+    route_facts = facts(proposal, rules, sampled["draw"], deps.load_kill_switch())
     case = Case(proposal, rules, ex, ex.review_id(0), route="received", facts=route_facts)
     route, reason = expected_route(case.confidence, rules, route_facts)
     event = "refused_request" if route == "halted" else "proposal_received"
     audit.append(deps.audit, ex.audit_stream, event, {
         **case.audit_fields(), "actor": "system:prepare", "proposal": proposal,
-        "expected_route": route, "route_reason": reason})
+        "expected_route": route, "route_reason": reason, "spot_check": sampled})
     return case.to_state()
 
 

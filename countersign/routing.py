@@ -8,8 +8,8 @@ review page and in the audit trail); a test holds the two to the same answer.
 """
 from __future__ import annotations
 
-import hashlib
-from typing import Any
+import base64
+from typing import Any, Callable
 
 from .policy import RISKS, Rules
 
@@ -27,16 +27,27 @@ def effective_reversible(declared: bool | None, rules: Rules) -> bool:
     return rules.reversible if declared is None else (rules.reversible and declared)
 
 
-def spot_check_draw(execution_arn: str, policy_version: str) -> float:
-    """A uniform draw in [0, 1) derived from the execution: reproducible by an auditor, and
-    beyond the proposer's influence (the execution ARN is not chosen by the model)."""
-    digest = hashlib.sha256(f"spot-check|{execution_arn}|{policy_version}".encode()).hexdigest()
-    return int(digest[:13], 16) / 16 ** 13
+def spot_check_message(execution_arn: str, started_at: str, policy_version: str) -> bytes:
+    return f"countersign-spot-check|v1|{execution_arn}|{started_at}|{policy_version}".encode()
 
 
-def facts(proposal: dict[str, Any], rules: Rules, execution_arn: str, kill_switch: str) -> dict[str, Any]:
+def spot_check(mac: Callable[[bytes], bytes], execution_arn: str, started_at: str,
+               policy_version: str) -> dict[str, Any]:
+    """The spot-check draw: a uniform number in [0, 1) from a keyed MAC (the stack's KMS HMAC key)
+    over the execution and its start time. The proposer cannot compute it, so it cannot pick a key
+    that is never sampled; an auditor with ``kms:VerifyMac`` re-checks the recorded MAC and
+    recomputes the draw from it. The message is domain-separated from review links."""
+    message = spot_check_message(execution_arn, started_at, policy_version)
+    digest = mac(message)
+    return {"message": message.decode(), "mac": base64.b64encode(digest).decode(), "draw": draw_of(digest)}
+
+
+def draw_of(mac: bytes) -> float:
+    return int.from_bytes(mac[:8], "big") / 2 ** 64
+
+
+def facts(proposal: dict[str, Any], rules: Rules, draw: float, kill_switch: str) -> dict[str, Any]:
     risk = effective_risk(proposal.get("risk"), rules)
-    draw = spot_check_draw(execution_arn, rules.version)
     return {
         "risk": risk,
         "reversible": effective_reversible(proposal.get("reversible"), rules),

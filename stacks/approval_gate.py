@@ -60,7 +60,7 @@ class ApprovalGate(Construct):
         store_env = {"REVIEWS_TABLE": self.reviews.table.table_name}
         link_env = {"LINK_KEY_ID": self.link_key.key_arn}
         prepare = fns.add("Prepare", "lambdas.prepare.handler", description="Validate proposal, attach policy",
-                          environment={**audit_env, "POLICY_PARAMETER": self.policy.parameter_name,
+                          environment={**audit_env, **link_env, "POLICY_PARAMETER": self.policy.parameter_name,
                                        "KILL_SWITCH_PARAMETER": self.kill_switch.parameter_name,
                                        "KILL_SWITCH_CACHE_SECONDS": "5",
                                        "REVIEWERS": ",".join(config.reviewer_ids)})
@@ -103,7 +103,7 @@ class ApprovalGate(Construct):
         self.reviews.grant_index_query(reconciler, "by-outbox")
         for fn in (request, review_fn, conclude, dispatcher, reminders, reconciler):
             self.data_key.grant(fn, "kms:Decrypt", "kms:GenerateDataKey")
-        for fn in (request, review_fn, reminders):
+        for fn in (prepare, request, review_fn, reminders):   # prepare: the spot-check draw
             self.link_key.grant(fn, "kms:GenerateMac")
         for fn in (request, reminders):
             self.notifications.topic.grant_publish(fn)

@@ -33,6 +33,7 @@ TEST_CONTEXT = {
             "payout.risky": {"risk": "high"},
             "wipe.irreversible": {"reversible": False},
             "sample.everything": {"spot_check_rate": 1.0},
+            "sample.half": {"spot_check_rate": 0.5},
             "two.person": {"quorum": 2},
             "runs.action": {"executor": f"{EXECUTOR_ARN}countersign-test-executor"},
             "runs.broken": {"executor": f"{EXECUTOR_ARN}countersign-test-broken"},

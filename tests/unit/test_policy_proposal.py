@@ -111,7 +111,7 @@ def reversible(rules: Rules) -> Rules:
                                               (0.95, "auto"), (0.951, "auto"), (1.0, "auto")])
 def test_route_and_reason_agree_at_the_threshold(confidence, route):
     rules = reversible(rules_for(policy_document(), "refund.issue", REVIEWERS))
-    found, reason = expected_route(confidence, rules, facts({}, rules, "arn:x", "off"))
+    found, reason = expected_route(confidence, rules, facts({}, rules, 0.5, "off"))
     assert found == route
     assert ("meets the auto-approve threshold 0.95" in reason) == (route == "auto")
     assert reason.endswith("for refund.issue") == (route == "human_review")
@@ -119,7 +119,7 @@ def test_route_and_reason_agree_at_the_threshold(confidence, route):
 
 def test_threshold_one_only_auto_approves_certainty():
     rules = reversible(rules_for(policy_document(), "deploy.production", REVIEWERS))
-    route_facts = facts({}, rules, "arn:x", "off")
+    route_facts = facts({}, rules, 0.5, "off")
     assert [expected_route(c, rules, route_facts)[0] for c in (0.99, 1.0)] == ["human_review", "auto"]
 
 
