@@ -12,6 +12,9 @@ from typing import Any
 from .policy import Rules
 
 
+GATE_ROUTES = ("human_review", "veto_window", "post_execution", "post_hoc")
+
+
 @dataclass(frozen=True)
 class Execution:
     arn: str
@@ -53,6 +56,12 @@ class Case:
         return {"index": self.tier, "reviewers": list(tier["reviewers"]), "timeout_seconds": tier["timeout_seconds"],
                 "last": self.tier == len(tiers) - 1}
 
+    def window(self, route: str) -> int:
+        """How long a gate waits, in seconds: the one source of both the workflow's timer (the
+        gate's ``TimeoutSecondsPath`` reads ``$.windows.<route>``) and the stored deadline."""
+        return self.rules.veto_window_seconds if route in ("veto_window", "post_hoc") \
+            else self.current_tier["timeout_seconds"]
+
     @property
     def action(self) -> dict[str, Any]:
         return self.proposal["action"]
@@ -69,7 +78,8 @@ class Case:
                           "started_at": self.execution.started_at},
             "review_id": self.review_id,
             "facts": self.facts,
-            "current_tier": self.current_tier,     # RequestReview's TimeoutSecondsPath reads it
+            "current_tier": self.current_tier,
+            "windows": {route: self.window(route) for route in GATE_ROUTES},   # the gates' timers read these
             **({"executed": self.executed} if self.executed else {}),
         }
 

@@ -148,6 +148,10 @@ def _same_content(target: Target, arn: str, proposal: dict[str, Any], key: str |
                         "a key names one proposal: use a new key for this one")
 
 
+GATES = {"RequestReview": "human_review", "VetoWindow": "veto_window", "SignOff": "post_execution",
+         "ReverseWindow": "post_hoc"}     # the workflow's waiting states and the routes they wait for
+
+
 @dataclass
 class Progress:
     status: str
@@ -163,13 +167,13 @@ def progress(target: Target, arn: str) -> Progress:
         events = target.sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)["events"]
         for event in events:
             details = event.get("stateEnteredEventDetails") or {}
-            if details.get("name") == "RequestReview":
-                policy = json.loads(details.get("input") or "{}").get("policy", {})
-                reviewers = policy.get("reviewers", [])
+            if details.get("name") in GATES:
+                state = json.loads(details.get("input") or "{}")
+                reviewers = state.get("current_tier", {}).get("reviewers", [])
                 entered = event["timestamp"]
                 entered = entered if isinstance(entered, datetime) else datetime.now(timezone.utc)
-                deadline = (entered + timedelta(seconds=int(policy.get("review_timeout_seconds", 0)))
-                            ).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                window = int(state.get("windows", {}).get(GATES[details["name"]], 0))   # the gate's own timer
+                deadline = (entered + timedelta(seconds=window)).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
                 break
     return Progress(described["status"], reviewers, deadline)
 

@@ -60,8 +60,7 @@ def request_review(state: dict[str, Any], task_token: str, route: str, entered_a
         record_execution(case, case.executed, deps)
     tier = case.current_tier
     now = int(deps.clock())
-    window = case.rules.veto_window_seconds if route in ("veto_window", "post_hoc") else tier["timeout_seconds"]
-    deadline = int(datetime.fromisoformat(entered_at.replace("Z", "+00:00")).timestamp()) + window
+    deadline = int(datetime.fromisoformat(entered_at.replace("Z", "+00:00")).timestamp()) + case.window(route)
     lead = case.rules.reminder_before_seconds
     _, reason = expected_route(case.confidence, case.rules, case.facts)
     if tier["index"]:

@@ -46,7 +46,7 @@ def test_the_gate_blocks_on_a_task_token_with_a_policy_timeout_and_fails_closed(
     states = definition(template)["States"]
     gate = states["RequestReview"]
     assert gate["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
-    assert gate["TimeoutSecondsPath"] == "$.current_tier.timeout_seconds"
+    assert gate["TimeoutSecondsPath"] == "$.windows.human_review"     # Case.window, also the stored deadline
     assert gate["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
     # the stored deadline counts from when the gate was entered, so it never outlives the timer
     assert gate["Parameters"]["Payload"]["entered_at.$"] == "$$.State.EnteredTime"
@@ -57,7 +57,7 @@ def test_the_gate_blocks_on_a_task_token_with_a_policy_timeout_and_fails_closed(
             "Next": "Conclude"} in states["Route"]["Choices"]         # HOOTL with nothing to execute
     assert states["Refused"]["Type"] == "Fail" and states["Halted"]["Error"] == "Countersign.Halted"
     veto = states["VetoWindow"]
-    assert veto["Resource"] == gate["Resource"] and veto["TimeoutSecondsPath"] == "$.policy.veto_window_seconds"
+    assert veto["Resource"] == gate["Resource"] and veto["TimeoutSecondsPath"] == "$.windows.veto_window"
     assert {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.callback", "Next": "Unvetoed"} in veto["Catch"]
 
 
