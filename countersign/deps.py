@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 
@@ -18,6 +18,7 @@ class Deps:
     load_policy: Callable[[], dict[str, Any]] | None = None
     load_kill_switch: Callable[[], str] = lambda: "off"     # routing.KILL_OFF
     reviewers: tuple[str, ...] = ()
+    directory: dict[str, str] = field(default_factory=dict)   # reviewer id → email, to resolve a proposer
     review_base_url: str = ""
     clock: Callable[[], float] = time.time
     once: Callable[[str, Callable[[], Any]], None] = lambda key, effect: effect()   # side effects once per key

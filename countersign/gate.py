@@ -16,7 +16,7 @@ from .links import review_url, sign
 from .notify import review_email, subject
 from .policy import checked_document
 from .proposal import InvalidProposal, check
-from .reviews import PENDING, Review
+from .reviews import PENDING, Review, resolve_proposers
 from .routing import expected_route, facts, spot_check
 from .verdicts import record_execution
 
@@ -39,7 +39,8 @@ def prepare(proposal: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
         })
         return {"refusal": {"reason": "invalid proposal", "errors": exc.errors}}
     sampled = spot_check(deps.mac, ex.arn, ex.started_at, rules.version)
-    route_facts = facts(proposal, rules, sampled["draw"], deps.load_kill_switch())
+    route_facts = {**facts(proposal, rules, sampled["draw"], deps.load_kill_switch()),
+                   "proposed_by": resolve_proposers(proposal.get("requested_by"), deps.directory)}
     case = Case(proposal, rules, ex, ex.review_id(0), route="received", facts=route_facts)
     route, reason = expected_route(case.confidence, rules, route_facts)
     event = "refused_request" if route == "halted" else "proposal_received"

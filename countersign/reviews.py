@@ -159,7 +159,7 @@ def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_a
                                     "signoff": "a staged result can be promoted or discarded",
                                     "reverse": "an executed action can be kept or reversed"}[review.mode]
                               + ", not modified")
-    if choice != "reject" and grant.reviewer in proposers(review.case.proposal):
+    if choice != "reject" and grant.reviewer in proposers(review.case):
         raise DecisionRefused(403, "you proposed this action, so you cannot approve it; another reviewer must")
     if choice == "modify" and review.case.rules.quorum > 1:
         raise DecisionRefused(400, f"this action needs {review.case.rules.quorum} approvals of the same action, "
@@ -187,11 +187,23 @@ def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_a
     return Decision(CHOICES[choice], grant.reviewer, rationale, final_action, diff, decided_at)
 
 
-def proposers(proposal: dict[str, Any]) -> set[str]:
-    """Who proposed it, as reviewer ids: ``requested_by`` may be ``carol``, ``user:carol`` or
-    ``reviewer:carol``. The proposer may withdraw (reject) but never approve their own proposal."""
-    by = str(proposal.get("requested_by") or "")
-    return {by, by.split(":", 1)[1]} if ":" in by else {by}
+def resolve_proposers(requested_by: Any, directory: dict[str, str]) -> list[str]:
+    """Which registered reviewers ``requested_by`` names, however it is written: case and spaces
+    do not matter, prefixes such as ``user:`` or ``user:reviewer:`` are dropped, and an email is
+    mapped to its reviewer (``directory``: reviewer id → email). Resolved once, by Prepare."""
+    by = str(requested_by or "").strip().casefold()
+    by_email = {email.casefold(): rid for rid, email in directory.items()}
+    found = set()
+    for candidate in {by, by.rsplit(":", 1)[-1].strip()}:
+        rid = by_email.get(candidate) or next((r for r in directory if r.casefold() == candidate), None)
+        if rid:
+            found.add(rid)
+    return sorted(found)
+
+
+def proposers(case: Case) -> set[str]:
+    """The reviewers who proposed it: they may withdraw (reject) but never approve it."""
+    return set(case.facts.get("proposed_by", []))
 
 
 def _parse_parameters(text: str) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """Wiring for Lambda: build the adapters a handler needs from its environment, once, at init.
 
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
-REVIEWERS (comma-separated ids), REVIEW_BASE_URL. Only the clients a handler asks for are made.
+REVIEWERS (comma-separated ids), REVIEWER_EMAILS (JSON: id → email), REVIEW_BASE_URL. Only the clients a handler asks for are made.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Callable
 
@@ -92,6 +93,7 @@ def build_deps(*needs: str) -> Deps:
         audit=S3AuditStore(boto3.client("s3"), env["AUDIT_BUCKET"]),
         audit_bucket=env["AUDIT_BUCKET"],
         reviewers=tuple(r for r in env.get("REVIEWERS", "").split(",") if r),
+        directory=json.loads(env.get("REVIEWER_EMAILS") or "{}"),
         review_base_url=env.get("REVIEW_BASE_URL", ""),
         **extra,
     )

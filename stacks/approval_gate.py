@@ -63,7 +63,8 @@ class ApprovalGate(Construct):
                           environment={**audit_env, **link_env, "POLICY_PARAMETER": self.policy.parameter_name,
                                        "KILL_SWITCH_PARAMETER": self.kill_switch.parameter_name,
                                        "KILL_SWITCH_CACHE_SECONDS": "5",
-                                       "REVIEWERS": ",".join(config.reviewer_ids)})
+                                       "REVIEWERS": ",".join(config.reviewer_ids),
+                                       "REVIEWER_EMAILS": json.dumps({r.id: r.email for r in config.reviewers})})
         review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
                             description="Review page and decisions", environment={**audit_env, **store_env, **link_env})
         self.api = ReviewApi(self, "ReviewApi", handler=review_fn, retain_logs=prod)

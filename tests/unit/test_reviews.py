@@ -6,7 +6,7 @@ import json
 import pytest
 
 from countersign.links import Grant, LinkRefused
-from countersign.reviews import Decision, DecisionRefused, authorise, diff_values, parse_decision
+from countersign.reviews import Decision, DecisionRefused, authorise, diff_values, parse_decision, resolve_proposers
 from tests.unit.builders import DEADLINE, REVIEW_ID, make_review
 
 AT = "2026-11-24T09:30:00Z"
@@ -129,3 +129,15 @@ def test_authorise_admits_an_assigned_reviewer():
 def test_authorise_refuses_anyone_else(review):
     with pytest.raises(LinkRefused, match="this link does not grant access to that review"):
         authorise(review, GRANT)
+
+
+@pytest.mark.parametrize("requested_by", ["alice", "Alice", " alice ", "alice@example.com", "ALICE@Example.COM",
+                                          "user:alice", "reviewer:alice", "user:reviewer:alice", "user: Alice"])
+def test_a_proposer_is_resolved_to_their_reviewer_id_however_it_is_written(requested_by):
+    directory = {"alice": "alice@example.com", "bob": "bob@example.com"}
+    assert resolve_proposers(requested_by, directory) == ["alice"]
+
+
+@pytest.mark.parametrize("requested_by", [None, "", "pipeline:billing#512", "alice2", "mallory@example.com"])
+def test_a_requester_who_is_no_reviewer_resolves_to_nobody(requested_by):
+    assert resolve_proposers(requested_by, {"alice": "alice@example.com"}) == []

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers import decide, decision_url, form_token, proposal, review_link, unique
 
 TWO_PERSON = {"type": "two.person", "summary": "Rotate the payments signing key", "parameters": {}}
@@ -58,6 +60,16 @@ def test_the_proposer_cannot_approve_their_own_proposal(stack):
     [audited] = [r for r in stack.audit_records("refusals/") if r["hash"] not in before]
     assert audited["status"] == 403 and audited["actor"] == "reviewer:carol"
     assert stack.wait(arn, timeout=0.3)["status"] == "RUNNING"
+
+
+@pytest.mark.parametrize("requested_by", ["Alice", " alice", "alice@example.com", "user:reviewer:alice"])
+def test_the_proposer_is_recognised_however_requested_by_is_written(stack, requested_by):
+    arn = start(stack, requested_by=requested_by)
+    refused = decide(stack, review_link(stack, arn, "alice"), "approve", "Mine, and fine.")
+    assert refused.status == 403 and "you proposed this action" in refused.body
+    received = next(r for r in stack.execution_records(arn) if r["event"] == "proposal_received")
+    assert received["facts"]["proposed_by"] == ["alice"]
+    stack.sfn.stop_execution(executionArn=arn)
 
 
 def test_a_quorum_action_cannot_be_modified(stack):
