@@ -31,10 +31,11 @@ class Execution:
         day = self.started_at[:10].replace("-", "/")
         return f"executions/{day}/{self.state_machine}/{self.name}"
 
-    def review_id(self, tier: int) -> str:
+    def review_id(self, tier: int, purpose: str = "") -> str:
         """The review of one tier of this execution, derived (not drawn), so a retried step
-        reuses it. The link's MAC, not the id, is what grants access."""
-        seed = f"{self.arn}|{self.started_at}|{tier}".encode()
+        reuses it. The link's MAC, not the id, is what grants access. ``purpose`` tells apart a
+        review the kill switch holds for a human after a window closed."""
+        seed = f"{self.arn}|{self.started_at}|{tier}{'|' + purpose if purpose else ''}".encode()
         return "rv-" + hashlib.sha256(seed).hexdigest()[:20]
 
 

@@ -18,7 +18,8 @@ import boto3
 from .proposal import content_hash, execution_name
 
 # outcome → exit code (documented in the README)
-EXIT = {"approved": 0, "modified": 0, "auto_approved": 0, "rejected": 2, "vetoed": 2, "reversed": 2, "expired": 3}
+EXIT = {"approved": 0, "modified": 0, "auto_approved": 0, "rejected": 2, "vetoed": 2, "reversed": 2, "halted": 2,
+        "expired": 3}
 EXIT_TIMEOUT, EXIT_INVALID, EXIT_ERROR = 3, 4, 1
 
 

@@ -64,10 +64,10 @@ def expected_route(confidence: float, rules: Rules, route_facts: dict[str, Any])
     kill = route_facts["kill_switch"]
     if kill == KILL_HALT:
         return "halted", "the kill switch is on: new actions are halted"
-    if rules.post_execution_review:
-        return "post_execution", f"{rules.action_type} runs into staging first; a human signs off before it is promoted"
     if kill == KILL_HUMAN:
         return "human_review", "the kill switch sends every action to a human"
+    if rules.post_execution_review:
+        return "post_execution", f"{rules.action_type} runs into staging first; a human signs off before it is promoted"
     if not route_facts["reversible"]:
         return "human_review", f"{rules.action_type} is irreversible: a human decides before it runs"
     if route_facts["always_human"]:

@@ -74,7 +74,7 @@ class Once:
 
 
 def build_deps(*needs: str) -> Deps:
-    """``needs`` is a subset of: reviews, links, notify, callbacks, policy (audit is always made)."""
+    """``needs`` is a subset of: reviews, links, notify, callbacks, policy, kill_switch (audit is always made)."""
     env = os.environ
     extra: dict[str, Any] = {}
     if "reviews" in needs:
@@ -88,6 +88,7 @@ def build_deps(*needs: str) -> Deps:
         extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
     if "policy" in needs:
         extra["load_policy"] = _policy_loader()
+    if "policy" in needs or "kill_switch" in needs:
         extra["load_kill_switch"] = _kill_switch_loader()
     return Deps(
         audit=S3AuditStore(boto3.client("s3"), env["AUDIT_BUCKET"]),

@@ -19,6 +19,7 @@ from . import audit
 from .case import Case
 from .deps import Deps
 from .reviews import EXPIRED, SETTLED, Review
+from .routing import KILL_HALT, KILL_HUMAN, KILL_MODES
 
 ROUTE_OF_MODE = {"review": "human_review", "veto": "veto_window", "signoff": "post_execution", "reverse": "post_hoc"}
 TIMEOUT_ROUTE = {"unvetoed": "veto_window", "kept": "post_hoc", "expired": "post_execution",
@@ -26,7 +27,41 @@ TIMEOUT_ROUTE = {"unvetoed": "veto_window", "kept": "post_hoc", "expired": "post
 EXPIRED_NOTE = "no decision before the deadline: refused (fail closed)"
 
 
-def settle(state: dict[str, Any], mode: str, deps: Deps) -> dict[str, Any]:
+def settle(state: dict[str, Any], mode: str, deps: Deps, hold_allowed: bool = True) -> dict[str, Any]:
+    """Settle the case, then apply the kill switch, read here at every step where an action would
+    proceed (Art. 14(4)(e)): ``halt`` refuses what would run, ``human`` holds for a human what
+    would proceed without one."""
+    return _stop_button(_settle(state, mode, deps), mode, deps, hold_allowed)
+
+
+def _stop_button(done: dict[str, Any], mode: str, deps: Deps, hold_allowed: bool) -> dict[str, Any]:
+    switch = deps.load_kill_switch()
+    switch = switch if switch in KILL_MODES else KILL_HALT          # an unknown value fails closed
+    settled = done.get("settled")
+    if switch == KILL_HUMAN and hold_allowed and mode in ("auto", "unvetoed") and settled["outcome"] == "auto_approved":
+        case = Case.from_state(done)     # it would proceed with no human: a human sees it first
+        held = Case.from_state({**done, "review_id": case.execution.review_id(0, "hold"), "current_tier": {"index": 0},
+                                "facts": {**case.facts, "kill_switch": KILL_HUMAN}})
+        return {**held.to_state(), "hold": True}
+    if switch != KILL_HALT:
+        return done
+    if settled is None:                  # an escalation to the next tier: no further tier is asked
+        settled = {"route": "human_review", "reviewers": [], "outcome": "escalate"}
+    run = settled.get("run") or {}
+    proceeds = run.get("phase") in ("execute", "promote", "compensate") or (
+        not run and settled["outcome"] in ("auto_approved", "approved", "modified", "escalate")
+        and settled["route"] != "post_hoc")                       # post-hoc without a run: it ran already
+    if not proceeds:
+        return done
+    case = Case.from_state({**done, "route": settled["route"]})
+    return _settled(done, case, "halted", None, run=_plan(case, "discard", case.action) if run.get("phase") == "promote"
+                    else None, reviewers=settled.get("reviewers"), rationale=settled.get("rationale"),
+                    decided_by=settled.get("decided_by"),
+                    note="the kill switch is on (halt): nothing more runs; a staged result is discarded, and a "
+                         "recorded decision stays on the record without being carried out")
+
+
+def _settle(state: dict[str, Any], mode: str, deps: Deps) -> dict[str, Any]:
     if mode == "auto":
         case = Case.from_state({**state, "route": "auto"})
         return _settled(state, case, "auto_approved", case.action, run=_plan(case, "execute", case.action))
@@ -112,7 +147,8 @@ def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
     """Audit what the executor did and the verdict; return the verdict."""
     settled = state.get("settled")
     if settled is None:   # straight from Route (HOOTL, nothing to execute), or a pre-review executor failed
-        settled = _failed_before_review(state) if state.get("action_error") else settle(state, "auto", deps)["settled"]
+        settled = _failed_before_review(state) if state.get("action_error") else \
+            settle(state, "auto", deps, hold_allowed=False)["settled"]
     case = Case.from_state({**state, "route": settled["route"]})
     execution = settled.get("execution")
     if settled.get("run") or state.get("action_error"):

@@ -8,7 +8,7 @@ from countersign.runtime import build_deps
 from countersign.verdicts import conclude, settle
 
 logger, metrics = Logger(), Metrics()
-DEPS = build_deps("reviews")
+DEPS = build_deps("reviews", "kill_switch")   # the stop button reaches every closing step
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -59,10 +59,10 @@ class ApprovalGate(Construct):
         audit_env = {"AUDIT_BUCKET": self.audit.bucket.bucket_name}
         store_env = {"REVIEWS_TABLE": self.reviews.table.table_name}
         link_env = {"LINK_KEY_ID": self.link_key.key_arn}
+        kill_env = {"KILL_SWITCH_PARAMETER": self.kill_switch.parameter_name, "KILL_SWITCH_CACHE_SECONDS": "5"}
         prepare = fns.add("Prepare", "lambdas.prepare.handler", description="Validate proposal, attach policy",
                           environment={**audit_env, **link_env, "POLICY_PARAMETER": self.policy.parameter_name,
-                                       "KILL_SWITCH_PARAMETER": self.kill_switch.parameter_name,
-                                       "KILL_SWITCH_CACHE_SECONDS": "5",
+                                       **kill_env,
                                        "REVIEWERS": ",".join(config.reviewer_ids),
                                        "REVIEWER_EMAILS": json.dumps({r.id: r.email for r in config.reviewers})})
         review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
@@ -74,7 +74,7 @@ class ApprovalGate(Construct):
                           description="Store pending review, notify reviewers",
                           environment=notify_env)
         conclude = fns.add("Conclude", "lambdas.conclude.handler", description="Closing audit record and verdict",
-                           environment={**audit_env, **store_env})
+                           environment={**audit_env, **store_env, **kill_env})
         reminders = fns.add("Reminders", "lambdas.reminders.handler", timeout=60,
                             description="Remind reviewers before their deadline",
                             environment=notify_env)
@@ -95,7 +95,8 @@ class ApprovalGate(Construct):
         for fn in (prepare, review_fn, request, conclude, dispatcher, reminders, reconciler):
             self.audit.grant_append(fn)
         self.policy.grant_read(prepare)
-        self.kill_switch.grant_read(prepare)
+        for fn in (prepare, conclude):   # read at intake, and at every step where an action would proceed
+            self.kill_switch.grant_read(fn)
         for fn in (review_fn, conclude, dispatcher, reconciler):
             self.reviews.grant(fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
         for fn in (request, reminders):   # plus the idempotency records of the review emails

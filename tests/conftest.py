@@ -124,3 +124,25 @@ def _create_test_executors() -> None:
         boto3.client("lambda").create_function(
             FunctionName=name, Runtime="python3.12", Role=role["Role"]["Arn"],
             Handler=f"tests.fixtures.executors.{handler}", Code={"ZipFile": code.getvalue()})
+
+
+@pytest.fixture
+def kill_switch(stack):
+    """Flip the stack's kill switch (SSM) as `countersign kill-switch` does; Prepare and Conclude
+    read it with no cache here (5 s when deployed). Off again afterwards."""
+    import boto3
+
+    from countersign.sandbox import lambda_runtime
+
+    ssm = boto3.client("ssm")
+    name = stack.deployment.outputs["KillSwitchParameterName"]
+    for handler in ("lambdas.prepare", "lambdas.conclude"):
+        lambda_runtime.ENV_OVERRIDES.setdefault(stack.deployment.function_name(handler), {})[
+            "KILL_SWITCH_CACHE_SECONDS"] = "0"
+    lambda_runtime.reset()   # re-initialise them with the override
+
+    def flip(mode: str) -> None:
+        ssm.put_parameter(Name=name, Value=mode, Overwrite=True)
+
+    yield flip
+    flip("off")

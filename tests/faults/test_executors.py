@@ -18,7 +18,8 @@ def test_a_slow_executor_runs_once_as_its_own_task_and_the_verdict_follows(stack
     result = verdict(stack, arn, timeout=20)
     assert result["outcome"] == "auto_approved" and result["execution"]["status"] == "succeeded"
     assert executor_runs(arn) == (["execute"], ["execute"])
-    assert stack.states_entered(arn) == ["Prepare", "Route", "AutoApprove", "Act", "RunAction", "Conclude"]
+    assert stack.states_entered(arn) == ["Prepare", "Route", "AutoApprove", "HoldForHuman", "Act", "RunAction",
+                                         "Conclude"]
     assert events(stack, arn) == ["proposal_received", "action_executed", "auto_approved"]
 
 

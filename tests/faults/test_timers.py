@@ -35,7 +35,7 @@ def test_a_veto_stored_before_the_window_closes_is_followed(stack, callbacks):
                                            confidence=0.8)
     assert result["outcome"] == "vetoed" and result["final_action"] is None
     assert result["reviewers"][0]["id"] == "bob" and result["rationale"] == "Wrong audience."
-    assert stack.states_entered(arn)[2:] == ["VetoWindow", "Unvetoed", "Act", "Conclude"]
+    assert stack.states_entered(arn)[2:] == ["VetoWindow", "Unvetoed", "HoldForHuman", "Act", "Conclude"]
     assert executor_runs(arn) == ([], [])                     # a vetoed action never runs
     assert events(stack, arn) == ["proposal_received", "review_requested", "decision_recorded", "verdict_issued"]
     [closing] = [r for r in stack.execution_records(arn) if r["event"] == "verdict_issued"]

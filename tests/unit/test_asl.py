@@ -25,15 +25,22 @@ def test_the_approval_gate_has_one_gate_on_its_human_paths():
     definition = json.loads(Path("statemachines/approval_gate.asl.json").read_text())
     found = {p.describe(): len(p.gates) for p in paths(definition)}
     act = ("Act → Conclude", "Act → RunAction → Conclude")        # every route ends the same way
+    decided = [f"Decided → {end}" for end in act] + [f"Escalate → NextTier → {end}" for end in act]
     human = {"Stage → SignOff → Decided", "Stage → SignOff → Expired", "RequestReview → Decided",
              "RequestReview → Escalate → NextTier", "ExecuteFirst → ReverseWindow → Decided",
-             "ExecuteFirst → ReverseWindow → Kept", "VetoWindow → Decided", "VetoWindow → Unvetoed"}
+             "ExecuteFirst → ReverseWindow → Kept", "VetoWindow → Decided", "VetoWindow → Unvetoed → HoldForHuman"}
     expected = {f"Prepare → Route → {steps} → {end}": 1 for steps in human for end in act}
-    expected.update({f"Prepare → Route → AutoApprove → {end}": 0 for end in act})
+    expected.update({f"Prepare → Route → AutoApprove → HoldForHuman → {end}": 0 for end in act})
+    # the kill switch (human) holds an auto-approval, or a closed veto window, for one more human review
+    expected.update({f"Prepare → Route → AutoApprove → HoldForHuman → RequestReview → {end}": 1 for end in decided})
+    expected.update({f"Prepare → Route → VetoWindow → Unvetoed → HoldForHuman → RequestReview → {end}": 2
+                     for end in decided})
     expected.update({"Prepare → Route → Refused": 0, "Prepare → Route → Halted": 0, "Prepare → Route → Conclude": 0,
                      "Prepare → Route → Stage → Conclude": 0,             # the executor failed: no human asked
                      "Prepare → Route → ExecuteFirst → Conclude": 0})
     assert found == expected
+    with pytest.raises(CheckpointBudgetExceeded, match="VetoWindow → Unvetoed → HoldForHuman → RequestReview"):
+        check_budget(definition, max_gates=1)      # so the stock workflow needs a budget of at least 2
     check_budget(definition)
 
 

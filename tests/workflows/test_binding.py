@@ -8,7 +8,7 @@ import time
 import pytest
 
 from countersign.proposal import content_hash
-from tests.helpers import proposal, unique
+from tests.helpers import proposal, review_id_of, unique
 
 
 def test_step_functions_refuses_a_reused_key_with_other_content_and_the_verdict_names_its_content(stack):
@@ -51,6 +51,7 @@ def test_the_spot_check_draw_is_a_kms_mac_an_auditor_can_verify_and_a_proposer_c
             time.sleep(0.02)
         routes.append(entered[2])
         if entered[2] == "RequestReview":
+            review_id_of(stack, arn)       # its request step has run: nothing is left in flight
             stack.sfn.stop_execution(executionArn=arn)
     assert "RequestReview" in routes and "Conclude" in routes     # sampled anyway: public inputs predict nothing
     received = next(r for r in stack.execution_records(arns[0]) if r["event"] == "proposal_received")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import boto3
 import pytest
 
 from tests.helpers import decide, proposal, review_id_of, review_link, unique
@@ -78,7 +77,8 @@ def test_the_veto_window_proceeds_when_nobody_vetoes(stack):
     result = verdict(stack, arn)
     assert result["outcome"] == "auto_approved" and result["route"] == "veto_window"
     assert result["final_action"]["type"] == "notice.send"
-    assert stack.states_entered(arn) == ["Prepare", "Route", "VetoWindow", "Unvetoed", "Act", "Conclude"]
+    assert stack.states_entered(arn) == ["Prepare", "Route", "VetoWindow", "Unvetoed", "HoldForHuman", "Act",
+                                         "Conclude"]
 
 
 @pytest.mark.parametrize("confidence, route", [(0.7, "VetoWindow"), (0.69, "RequestReview"), (0.9, "Conclude")])
@@ -111,23 +111,6 @@ def test_spot_checks_send_an_auto_zone_proposal_to_a_human(stack):
     review_id_of(stack, arn)
     record = received(stack, arn)
     assert record["facts"]["spot_check"] is True and record["route_reason"].startswith("spot check: 100%")
-
-
-@pytest.fixture
-def kill_switch(stack):
-    from countersign.sandbox import lambda_runtime
-
-    ssm = boto3.client("ssm")
-    name = stack.deployment.outputs["KillSwitchParameterName"]
-    prepare = stack.deployment.function_name("lambdas.prepare")
-    lambda_runtime.ENV_OVERRIDES.setdefault(prepare, {})["KILL_SWITCH_CACHE_SECONDS"] = "0"
-    lambda_runtime.reset()   # re-initialise Prepare with the override
-
-    def flip(mode: str) -> None:
-        ssm.put_parameter(Name=name, Value=mode, Overwrite=True)
-
-    yield flip
-    flip("off")
 
 
 def test_the_kill_switch_halts_new_actions_or_sends_them_all_to_a_human(stack, kill_switch):
