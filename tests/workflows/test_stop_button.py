@@ -59,12 +59,17 @@ def test_halt_during_a_tier_asks_no_further_tier(stack, kill_switch):
     assert [r["event"] for r in stack.execution_records(arn)][-2:] == ["escalated", "verdict_issued"]
 
 
-def test_an_approval_after_halt_is_recorded_but_not_executed(stack, kill_switch):
-    arn = stack.start(proposal(confidence=0.5, action=action("runs.action")), unique("halt-approve"))
+def approved_after_halt(stack, kill_switch, kind: str, confidence: float) -> tuple[str, dict]:
+    """alice approves after the switch went to halt: (execution, verdict)."""
+    arn = stack.start(proposal(confidence=confidence, action=action(kind)), unique("halt-approve"))
     link = review_link(stack, arn)
     kill_switch("halt")
     assert decide(stack, link, "approve", "Looks right.").status == 200
-    result = verdict(stack, arn)
+    return arn, verdict(stack, arn)
+
+
+def test_an_approval_after_halt_is_recorded_but_not_executed(stack, kill_switch):
+    arn, result = approved_after_halt(stack, kill_switch, "runs.action", 0.5)
     assert result["outcome"] == "halted" and result["reviewers"][0]["id"] == "alice"
     assert executor_runs(arn) == ([], [])
     events = [r["event"] for r in stack.execution_records(arn)]
@@ -73,11 +78,7 @@ def test_an_approval_after_halt_is_recorded_but_not_executed(stack, kill_switch)
 
 
 def test_halt_discards_a_staged_result_even_when_it_is_signed_off(stack, kill_switch):
-    arn = stack.start(proposal(confidence=0.99, action=action("staged.quick")), unique("halt-staged"))
-    link = review_link(stack, arn)
-    kill_switch("halt")
-    assert decide(stack, link, "approve", "Numbers reconcile.").status == 200
-    result = verdict(stack, arn)
+    arn, result = approved_after_halt(stack, kill_switch, "staged.quick", 0.99)
     assert result["outcome"] == "halted" and result["execution"]["result"]["phase"] == "discard"
     assert executor_runs(arn) == (["stage", "discard"], ["stage", "discard"])
 
