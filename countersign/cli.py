@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from . import client
 from .proposal import InvalidProposal, check, check_shape, content_hash
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# Human output only: never emoji codes, and every value that came from a proposal, a reviewer or an
+# exception is escaped (markup.escape) or printed with markup off. --json bypasses Rich entirely.
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
 SANDBOX_STACK = "Countersign-sandbox"
 
 
@@ -28,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except client.ClientError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        if getattr(args, "json", False):
+            _write_json({"outcome": "error", "executionArn": None, "error": str(exc)})
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         return client.EXIT_ERROR
     except KeyboardInterrupt:
         return 130
@@ -118,17 +123,16 @@ def run_submit(args) -> int:
         arn, fresh = client.start(target, proposal, args.workflow, args.idempotency_key)
     except client.KeyReused as exc:
         return _invalid(args, InvalidProposal([{"path": "$.idempotency_key", "message": str(exc)}]))
-    if not args.json:
-        err.print(("submitted " if fresh else "already submitted (same idempotency key): ") + arn)
+    err.print(("submitted " if fresh else "already submitted (same idempotency key): ") + arn, markup=False)
     if not args.wait:
-        _emit(args, {"executionArn": arn, "started": fresh}, lambda d: out.print(arn))
+        _emit(args, {"outcome": "pending", "executionArn": arn, "started": fresh}, lambda d: out.print(arn, markup=False))
         return 0
     described = client.wait(target, arn, args.timeout, lambda p: _show_progress(args, p),
                             poll=0.2 if args.endpoint else 1.0)
     if described is None:
-        _emit(args, {"executionArn": arn, "status": "RUNNING", "timeout": True},
+        _emit(args, {"outcome": "pending", "executionArn": arn, "status": "RUNNING", "timeout": True},
               lambda d: err.print(f"[yellow]still waiting after {args.timeout:g}s[/yellow]; the review stays "
-                                  f"open. Check later: countersign status {arn}"))
+                                  f"open. Check later: countersign status {escape(arn)}"))
         return client.EXIT_TIMEOUT
     code, verdict = client.verdict_of(described)
     if verdict.get("proposal_sha256", content_hash(proposal)) != content_hash(proposal):   # bound to other content
@@ -147,7 +151,7 @@ def run_status(args) -> int:
         raise client.ClientError(f"no execution {args.execution!r} in {target.stack}") from None
     if described["status"] == "RUNNING":
         now = client.progress(target, arn)
-        _emit(args, {"executionArn": arn, "status": "RUNNING", "waiting_on": now.waiting_on,
+        _emit(args, {"outcome": "pending", "executionArn": arn, "status": "RUNNING", "waiting_on": now.waiting_on,
                      "deadline": now.deadline}, lambda d: _show_progress(args, now, console=out))
         return 0
     code, verdict = client.verdict_of(described)
@@ -184,7 +188,7 @@ def run_local(args) -> int:
 
 def _invalid(args, exc: InvalidProposal) -> int:
     if args.json:
-        out.print(json.dumps({"status": "INVALID", "errors": exc.errors}))
+        _write_json({"outcome": "invalid", "executionArn": None, "status": "INVALID", "errors": exc.errors})
     else:
         err.print("[red]invalid proposal[/red] (nothing was started):")
         for e in exc.errors:
@@ -192,16 +196,21 @@ def _invalid(args, exc: InvalidProposal) -> int:
     return client.EXIT_INVALID
 
 
+def _write_json(document: dict[str, Any]) -> None:
+    """Exactly one JSON document on stdout, byte for byte as json.dumps makes it: data is never rendered."""
+    sys.stdout.write(json.dumps(document, default=str) + "\n")
+    sys.stdout.flush()
+
+
 def _emit(args, document: dict[str, Any], human) -> None:
     if args.json:
-        out.print(json.dumps(document, default=str), markup=False)
+        _write_json(document)
     else:
         human(document)
 
 
 def _show_progress(args, now: client.Progress, console: Console = err) -> None:
-    if args.json and console is err:
-        return
+    """Progress goes to stderr, with --json too (a CI log of a long wait shows what it waits on)."""
     if now.waiting_on:
         console.print(f"waiting for a human decision: notified {', '.join(now.waiting_on)}; "
                       f"decide by {now.deadline} or the action is refused", markup=False)
@@ -210,18 +219,21 @@ def _show_progress(args, now: client.Progress, console: Console = err) -> None:
 
 
 def _print_verdict(verdict: dict[str, Any]) -> None:
-    if "outcome" not in verdict:
-        out.print(f"[red]{verdict['status']}[/red] {verdict.get('error')}: {verdict.get('cause') or ''}")
+    if "route" not in verdict:      # the execution failed or was refused: no verdict document
+        out.print(f"[red]{escape(verdict['status'])}[/red] {escape(str(verdict.get('error')))}: "
+                  f"{escape(verdict.get('cause') or '')}")
         return
     colour = {"approved": "green", "modified": "green", "auto_approved": "green"}.get(verdict["outcome"], "red")
-    out.print(f"[{colour}]{verdict['outcome']}[/{colour}] via {verdict['route']} (policy {verdict['policy_version']})")
+    out.print(f"[{colour}]{escape(verdict['outcome'])}[/{colour}] via {escape(verdict['route'])} "
+              f"(policy {escape(str(verdict['policy_version']))})")
     for reviewer in verdict.get("reviewers", []):
         out.print(f"  {reviewer['id']}: {reviewer['decision']} — {reviewer.get('rationale') or 'no rationale'}",
                   markup=False)
     out.print(json.dumps(verdict.get("final_action"), indent=2), markup=False)
     execution = verdict.get("execution")
     if execution and execution["status"] == "failed":
-        out.print(f"[red]the executor failed[/red] ({execution['phase']}): {execution['error']}: {execution['message']}")
+        out.print(f"[red]the executor failed[/red] ({escape(execution['phase'])}): {escape(execution['error'])}: "
+                  f"{escape(execution['message'])}")
 
 
 if __name__ == "__main__":

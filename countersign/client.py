@@ -198,13 +198,16 @@ def wait(target: Target, arn: str, timeout: float | None, on_progress: Callable[
 
 def verdict_of(described: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Exit code and the document to print for a finished execution."""
+    arn = described["executionArn"]
     if described["status"] == "SUCCEEDED":
-        verdict = json.loads(described.get("output") or "{}")
+        verdict = {**json.loads(described.get("output") or "{}"), "executionArn": arn}
         if (verdict.get("execution") or {}).get("status") == "failed":
             return EXIT_ERROR, verdict          # approved, but the executor could not carry it out
         return EXIT.get(verdict.get("outcome"), EXIT_ERROR), verdict
     error = described.get("error", described["status"])
-    body = {"status": described["status"], "error": error, "cause": described.get("cause")}
+    outcome = {"Countersign.InvalidProposal": "invalid", "Countersign.Halted": "halted"}.get(error, "failed")
+    body = {"outcome": outcome, "executionArn": arn, "status": described["status"], "error": error,
+            "cause": described.get("cause")}
     codes = {"Countersign.InvalidProposal": EXIT_INVALID, "Countersign.Halted": EXIT["rejected"]}
     return codes.get(error, EXIT_ERROR), body
 

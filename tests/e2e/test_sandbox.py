@@ -223,14 +223,14 @@ def test_a_key_reused_for_a_different_proposal_is_refused_with_exit_4(sandbox, t
     refused = submit(sandbox, str(other), "--idempotency-key", key, "--json")
     out, _ = refused.communicate(timeout=30)
     assert refused.returncode == 4
-    assert json.loads(out) == {"status": "INVALID", "errors": [{"path": "$.idempotency_key", "message": (
-        f"idempotency key '{key}' was already used for a different proposal ({arn}); a key names one proposal: "
-        "use a new key for this one")}]}
+    assert json.loads(out) == {"outcome": "invalid", "executionArn": None, "status": "INVALID", "errors": [{
+        "path": "$.idempotency_key", "message": (f"idempotency key '{key}' was already used for a different "
+                                                 f"proposal ({arn}); a key names one proposal: use a new key for this one")}]}
     human = submit(sandbox, str(other), "--idempotency-key", key)
     _, err = human.communicate(timeout=30)
     assert human.returncode == 4 and f"idempotency key '{key}' was already used for a different proposal" in err
     again = submit(sandbox, str(first), "--idempotency-key", key, "--json").communicate(timeout=30)[0]
-    assert json.loads(again) == {"executionArn": arn, "started": False}     # the same content joins
+    assert json.loads(again) == {"outcome": "pending", "executionArn": arn, "started": False}   # the same content joins
 
 
 def test_the_printed_command_works_word_for_word_with_no_aws_configuration(sandbox):
@@ -378,3 +378,36 @@ def test_the_outbox_json_lists_the_newest_email_first(sandbox, tmp_path):
         emails = json.load(got)
     sent = [e["sent_at"] for e in emails]
     assert sent == sorted(sent, reverse=True) and marker in emails[0]["subject"] + emails[1]["subject"]
+
+
+def test_json_output_is_byte_faithful_and_human_output_prints_data_literally(sandbox, tmp_path):
+    """Rich would turn ``:100:`` into an emoji and ``[/x]`` into markup (or a crash): never on data."""
+    from urllib.parse import urlencode
+
+    path, marker = proposal_file(tmp_path)
+    pipeline = submit(sandbox, str(path), "--wait", "--json")
+    link = email_for(sandbox, marker, "bob")["links"][0]
+    token = urllib.request.unquote(link.split("?t=", 1)[1])
+    edited = {"customer_id": "cust:100:x", "amount": 20, "currency": "USD"}
+    why = "a:b:c user:id:42 tag:ok:1 [/x] [bold]not bold[/bold]"
+    body = urlencode({"t": token, "decision": "modify", "rationale": why, "parameters": json.dumps(edited)}).encode()
+    assert urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision", data=body)).status == 200
+    out, err = pipeline.communicate(timeout=30)
+    assert pipeline.returncode == 0 and out.count("\n") == 1        # one JSON document, one line
+    verdict = json.loads(out)
+    assert verdict["outcome"] == "modified" and verdict["final_action"]["parameters"] == edited
+    assert verdict["rationale"] == why and verdict["executionArn"] in err   # progress still on stderr
+    assert out == json.dumps(verdict) + "\n"                            # byte for byte
+    shown = run_cli(sandbox, "status", verdict["executionArn"])
+    assert '"customer_id": "cust:100:x"' in shown.stdout and why in shown.stdout
+
+
+def test_errors_are_one_line_never_markup_and_one_json_document_with_json(sandbox):
+    plain = run_cli(sandbox, "status", "x", "--stack", "[/x]")
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    assert plain.stderr.strip() == (f"error: there is no stack '[/x]' at {sandbox['aws']}: pass --stack with the "
+                                    "sandbox's stack name")
+    as_json = run_cli(sandbox, "status", "x", "--stack", "[/x]", "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout) == {
+        "outcome": "error", "executionArn": None,
+        "error": f"there is no stack '[/x]' at {sandbox['aws']}: pass --stack with the sandbox's stack name"}

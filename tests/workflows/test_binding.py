@@ -35,8 +35,8 @@ def test_the_spot_check_draw_is_a_kms_mac_an_auditor_can_verify_and_a_proposer_c
     from countersign.routing import draw_of
 
     sample = {"type": "sample.half", "summary": "Reply to ticket", "parameters": {}}
-    version = json.loads(stack.wait(stack.start(proposal(confidence=0.99, action=sample), unique("probe")))
-                         ["output"])["policy_version"]
+    version = json.loads(boto3.client("ssm").get_parameter(Name=stack.deployment.outputs["PolicyParameterName"])
+                         ["Parameter"]["Value"])["version"]             # public: every verdict carries it
 
     def public(name: str) -> float:   # the draw as a proposer could compute it from public inputs
         arn = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + name
