@@ -1,12 +1,11 @@
 """``countersign``: submit proposals and wait for verdicts, check executions, run the sandbox.
 
-Exit codes of ``submit`` (and ``status`` of a finished execution): 0 approved, modified or
-auto-approved; 2 rejected, vetoed, reversed or halted by the kill switch; 3 expired or
-``--timeout`` reached; 4 invalid proposal; 1 any other error, an executor's failure included.
+Exit codes: ``client.EXIT_TABLE`` (also printed by ``countersign --help``).
 """
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import os
 import sys
@@ -26,8 +25,31 @@ out = Console(highlight=False, soft_wrap=True, emoji=False)
 SANDBOX_STACK = "Countersign-sandbox"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 64 (sysexits' EX_USAGE): 2 means rejected here."""
+
+    json_wanted = False     # set by main: a usage error under --json is one JSON document too
+
+    def error(self, message: str):
+        if Parser.json_wanted:
+            _write_json({"outcome": "usage_error", "executionArn": None, "error": message})
+        self.print_usage(sys.stderr)
+        self.exit(client.EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``48h`` or ``2d``; finite and not negative."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text or "")
+    if not found:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use e.g. 90s, 30m, 48h or 2d")
+    return float(found[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found[2]]
+
+
 def main(argv: list[str] | None = None) -> int:
+    Parser.json_wanted = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    if getattr(args, "timeout", None) is not None and not getattr(args, "wait", True):
+        parser().error("--timeout needs --wait (without --wait, submit returns at once and exits 5, pending)")
     try:
         return args.run(args)
     except client.ClientError as exc:
@@ -40,14 +62,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="countersign", description="Human approval gates for AI actions.")
-    sub = top.add_subparsers(required=True, metavar="COMMAND")
+    top = Parser(prog="countersign", description="Human approval gates for AI actions.", epilog=client.EXIT_TABLE,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(required=True, metavar="COMMAND", parser_class=Parser)
 
     submit = sub.add_parser("submit", help="submit a proposal; with --wait, block until a verdict")
     submit.add_argument("proposal", help="proposal JSON file, or - for standard input")
     submit.add_argument("--workflow", help="workflow (state machine) name or ARN; default: the stack's gate")
     submit.add_argument("--wait", action="store_true", help="wait for the verdict and exit with its code")
-    submit.add_argument("--timeout", type=float, help="with --wait: give up after SECONDS (exit 3)")
+    submit.add_argument("--timeout", type=duration, help="with --wait: give up after this long (90s, 30m, 48h; "
+                                                         "exit 5, the review stays open)")
+    submit.add_argument("--proceed-on-modified", action="store_true",
+                        help="exit 0 for a modified approval too (your pipeline acts on final_action); else 7")
     submit.add_argument("--json", action="store_true", help="print machine-readable JSON only")
     submit.add_argument("--idempotency-key", help="a retried step with the same key joins the same review")
     _target_options(submit)
@@ -57,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("execution", help="execution name or ARN")
     status.add_argument("--workflow")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--proceed-on-modified", action="store_true", help="exit 0 for a modified approval too")
     _target_options(status)
     status.set_defaults(run=run_status)
 
@@ -126,20 +153,25 @@ def run_submit(args) -> int:
     err.print(("submitted " if fresh else "already submitted (same idempotency key): ") + arn, markup=False)
     if not args.wait:
         _emit(args, {"outcome": "pending", "executionArn": arn, "started": fresh}, lambda d: out.print(arn, markup=False))
-        return 0
+        return client.EXIT_PENDING
     described = client.wait(target, arn, args.timeout, lambda p: _show_progress(args, p),
                             poll=0.2 if args.endpoint else 1.0)
     if described is None:
         _emit(args, {"outcome": "pending", "executionArn": arn, "status": "RUNNING", "timeout": True},
               lambda d: err.print(f"[yellow]still waiting after {args.timeout:g}s[/yellow]; the review stays "
                                   f"open. Check later: countersign status {escape(arn)}"))
-        return client.EXIT_TIMEOUT
+        return client.EXIT_PENDING
     code, verdict = client.verdict_of(described)
     if verdict.get("proposal_sha256", content_hash(proposal)) != content_hash(proposal):   # bound to other content
         return _invalid(args, InvalidProposal([{"path": "$", "message": f"the verdict of {arn} is for a different "
                                                 "proposal; it does not approve this one"}]))
     _emit(args, verdict, _print_verdict)
-    return code
+    return _acted_on(args, code)
+
+
+def _acted_on(args, code: int) -> int:
+    """A modified approval exits 0 only for a pipeline that said it acts on final_action."""
+    return 0 if code == client.EXIT["modified"] and args.proceed_on_modified else code
 
 
 def run_status(args) -> int:
@@ -153,10 +185,10 @@ def run_status(args) -> int:
         now = client.progress(target, arn)
         _emit(args, {"outcome": "pending", "executionArn": arn, "status": "RUNNING", "waiting_on": now.waiting_on,
                      "deadline": now.deadline}, lambda d: _show_progress(args, now, console=out))
-        return 0
+        return client.EXIT_PENDING
     code, verdict = client.verdict_of(described)
     _emit(args, verdict, _print_verdict)
-    return code
+    return _acted_on(args, code)
 
 
 def run_kill_switch(args) -> int:

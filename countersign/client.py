@@ -17,10 +17,20 @@ import boto3
 
 from .proposal import content_hash, execution_name
 
-# outcome → exit code (documented in the README)
-EXIT = {"approved": 0, "modified": 0, "auto_approved": 0, "rejected": 2, "vetoed": 2, "reversed": 2, "halted": 2,
-        "expired": 3}
-EXIT_TIMEOUT, EXIT_INVALID, EXIT_ERROR = 3, 4, 1
+# outcome → exit code (documented in the README and in `countersign --help`): no two meanings share a code
+EXIT = {"approved": 0, "auto_approved": 0, "rejected": 2, "vetoed": 2, "reversed": 2, "expired": 3,
+        "invalid": 4, "pending": 5, "halted": 6, "modified": 7}
+EXIT_ERROR, EXIT_INVALID, EXIT_PENDING, EXIT_USAGE = 1, 4, 5, 64
+EXIT_TABLE = """exit codes:
+  0   approved or auto-approved: act on the proposal (a modified approval too, with --proceed-on-modified)
+  1   error (an executor's failure included); the message says which
+  2   rejected, vetoed or reversed by a human
+  3   expired: nobody decided in time, so the action is refused
+  4   invalid proposal, or an idempotency key reused for another proposal: nothing started
+  5   pending: not decided yet (no --wait, --timeout reached, or status of a running review)
+  6   halted by the kill switch
+  7   modified: approved with changes; act on final_action, not on your proposal
+  64  usage error (a mistyped flag or value)"""
 
 
 class ClientError(RuntimeError):
@@ -208,8 +218,7 @@ def verdict_of(described: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     outcome = {"Countersign.InvalidProposal": "invalid", "Countersign.Halted": "halted"}.get(error, "failed")
     body = {"outcome": outcome, "executionArn": arn, "status": described["status"], "error": error,
             "cause": described.get("cause")}
-    codes = {"Countersign.InvalidProposal": EXIT_INVALID, "Countersign.Halted": EXIT["rejected"]}
-    return codes.get(error, EXIT_ERROR), body
+    return EXIT.get(outcome, EXIT_ERROR), body
 
 
 def set_kill_switch(target: Target, mode: str, reason: str) -> dict:

@@ -157,7 +157,7 @@ def test_status_of_a_pending_review_names_who_was_notified(sandbox, tmp_path):
     arn = json.loads(started.stdout)["executionArn"]
     email_for(sandbox, marker)
     status = run_cli(sandbox, "status", arn.rsplit(":", 1)[1])
-    assert status.returncode == 0
+    assert status.returncode == 5                                   # pending: nothing to act on yet
     assert "waiting for a human decision: notified alice, bob; decide by" in status.stdout
     missing = run_cli(sandbox, "status", "no-such-execution")
     assert missing.returncode == 1 and "no execution 'no-such-execution'" in missing.stderr
@@ -179,7 +179,7 @@ def test_the_wait_timeout_exits_3_and_leaves_the_review_open(sandbox, tmp_path):
     path, marker = proposal_file(tmp_path)
     pipeline = submit(sandbox, str(path), "--wait", "--timeout", "1")
     out, err = pipeline.communicate(timeout=30)
-    assert pipeline.returncode == 3 and "still waiting after 1s" in err
+    assert pipeline.returncode == 5 and "still waiting after 1s" in err     # pending, not expired
     assert "waiting for a human decision: notified alice, bob; decide by" in err   # progress while waiting
     assert email_for(sandbox, marker)["links"]
 
@@ -312,7 +312,8 @@ def test_the_kill_switch_halts_submissions_and_every_flip_is_audited(sandbox, tm
         time.sleep(5.5)   # Prepare reads the switch through a 5-second cache
         path, _ = proposal_file(tmp_path)
         halted = run_cli(sandbox, "submit", str(path), "--wait", "--json")
-        assert halted.returncode == 2 and json.loads(halted.stdout)["error"] == "Countersign.Halted"
+        assert halted.returncode == 6 and json.loads(halted.stdout)["error"] == "Countersign.Halted"
+        assert json.loads(halted.stdout)["outcome"] == "halted"
     finally:
         assert run_cli(sandbox, "kill-switch", "off").returncode == 0
         time.sleep(5.5)   # and the same cache when it is off again, before the next test submits
@@ -372,7 +373,7 @@ def test_the_outbox_json_lists_the_newest_email_first(sandbox, tmp_path):
     first, _ = proposal_file(tmp_path)
     second, marker = proposal_file(tmp_path)
     for path in (first, second):
-        assert run_cli(sandbox, "submit", str(path)).returncode == 0
+        assert run_cli(sandbox, "submit", str(path)).returncode == 5         # started, pending
     email_for(sandbox, marker, "bob")
     with urllib.request.urlopen(sandbox["web"] + "/outbox.json") as got:
         emails = json.load(got)
@@ -393,13 +394,14 @@ def test_json_output_is_byte_faithful_and_human_output_prints_data_literally(san
     body = urlencode({"t": token, "decision": "modify", "rationale": why, "parameters": json.dumps(edited)}).encode()
     assert urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision", data=body)).status == 200
     out, err = pipeline.communicate(timeout=30)
-    assert pipeline.returncode == 0 and out.count("\n") == 1        # one JSON document, one line
+    assert pipeline.returncode == 7 and out.count("\n") == 1        # modified; one JSON document, one line
     verdict = json.loads(out)
     assert verdict["outcome"] == "modified" and verdict["final_action"]["parameters"] == edited
     assert verdict["rationale"] == why and verdict["executionArn"] in err   # progress still on stderr
     assert out == json.dumps(verdict) + "\n"                            # byte for byte
     shown = run_cli(sandbox, "status", verdict["executionArn"])
-    assert '"customer_id": "cust:100:x"' in shown.stdout and why in shown.stdout
+    assert '"customer_id": "cust:100:x"' in shown.stdout and why in shown.stdout and shown.returncode == 7
+    assert run_cli(sandbox, "status", verdict["executionArn"], "--proceed-on-modified").returncode == 0
 
 
 def test_errors_are_one_line_never_markup_and_one_json_document_with_json(sandbox):

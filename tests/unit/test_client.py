@@ -2,6 +2,8 @@
 replaced, and a machine with no credentials at all is told so in one line."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from countersign import cli
@@ -51,3 +53,42 @@ def test_an_unreachable_endpoint_and_an_unreachable_aws_are_told_apart_from_a_mi
     assert str(_cannot_read("S", None, "eu-west-1", down)) == "cannot reach AWS: check the address and your network"
     assert str(_cannot_read("S", "http://localhost:5000", "us-east-1", down)).startswith(
         "no sandbox is running at http://localhost:5000")
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("30m", 1800), ("48h", 172800), ("2d", 172800),
+                                           ("1.5h", 5400), ("0", 0)])
+def test_durations_read_as_a_person_writes_them(text, seconds):
+    assert cli.duration(text) == seconds
+
+
+@pytest.mark.parametrize("argv", [["submit", "p.json", "--wait", "--timeout", "nan"],
+                                  ["submit", "p.json", "--wait", "--timeout", "-5"],
+                                  ["submit", "p.json", "--wait", "--timeout", "1 hour"],
+                                  ["submit", "p.json", "--timeout", "1h"],             # a timeout needs --wait
+                                  ["submit", "p.json", "--wiat"], ["approve", "x"], []])
+def test_usage_errors_exit_64_never_a_verdicts_code(argv, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 64
+    assert capsys.readouterr().out == ""
+
+
+def test_a_usage_error_under_json_is_one_json_document(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["status", "x", "--json", "--bogus"])
+    assert stopped.value.code == 64
+    document = json.loads(capsys.readouterr().out)
+    assert document["outcome"] == "usage_error" and document["executionArn"] is None and "--bogus" in document["error"]
+
+
+def test_the_exit_code_table_is_in_the_help_and_no_two_meanings_share_a_code(capsys):
+    from countersign import client
+
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert client.EXIT_TABLE in capsys.readouterr().out
+    codes = [int(line.split()[0]) for line in client.EXIT_TABLE.splitlines()[1:]]
+    assert len(codes) == len(set(codes)) == 9
+    assert {o: c for o, c in client.EXIT.items() if c == 0} == {"approved": 0, "auto_approved": 0}
+    assert client.EXIT["modified"] not in (0, client.EXIT["approved"]) and client.EXIT["halted"] != client.EXIT["rejected"]
+    assert client.EXIT["pending"] != client.EXIT["expired"]
