@@ -213,8 +213,21 @@ def run_redrive(args) -> int:
 
 
 def run_local(args) -> int:
+    import socket
+
     from .sandbox.server import serve
 
+    bad = [c for c in args.context if "=" not in c or not c.split("=", 1)[0].strip()]
+    if bad:
+        parser().error(f"-c takes KEY=VALUE, as cdk synth does (got {bad[0]!r})")
+    for port, flag in ((args.aws_port, "--aws-port"), (args.port, "--port")):   # before a minute of deploying
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the servers bind: TIME_WAIT is free
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise client.ClientError(f"port {port} on 127.0.0.1 is in use (another sandbox?): stop it, or pass "
+                                         f"{flag} with a free port") from None
     return serve(port=args.port, aws_port=args.aws_port, overrides=dict(c.split("=", 1) for c in args.context))
 
 

@@ -92,3 +92,21 @@ def test_the_exit_code_table_is_in_the_help_and_no_two_meanings_share_a_code(cap
     assert {o: c for o, c in client.EXIT.items() if c == 0} == {"approved": 0, "auto_approved": 0}
     assert client.EXIT["modified"] not in (0, client.EXIT["approved"]) and client.EXIT["halted"] != client.EXIT["rejected"]
     assert client.EXIT["pending"] != client.EXIT["expired"]
+
+
+def test_local_refuses_a_malformed_context_override_as_a_usage_error():
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["local", "-c", "foo"])
+    assert stopped.value.code == 64
+
+
+def test_local_refuses_a_port_in_use_in_one_line_before_deploying_anything(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["local", "--aws-port", str(port)]) == 1
+    assert capsys.readouterr().err.strip() == (f"error: port {port} on 127.0.0.1 is in use (another sandbox?): "
+                                               "stop it, or pass --aws-port with a free port")
