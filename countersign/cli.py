@@ -124,13 +124,17 @@ def _target(args) -> client.Target:
 
 def _read(path: str) -> Any:
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise client.ClientError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        return json.loads(text)
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidProposal([{"path": "$", "message": f"not UTF-8 text (byte {exc.start})"}]) from None
     except json.JSONDecodeError as exc:
         raise InvalidProposal([{"path": "$", "message": f"not valid JSON: {exc.msg} (line {exc.lineno})"}]) from None
+    except RecursionError:
+        raise InvalidProposal([{"path": "$", "message": "nested too deeply to read"}]) from None
 
 
 def run_submit(args) -> int:

@@ -6,6 +6,7 @@ untrusted: it is validated and bounded here, escaped wherever it is shown, and n
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import uuid
@@ -38,8 +39,30 @@ def check(proposal: Any, policy_document: dict[str, Any], all_reviewers: list[st
     return rules
 
 
+MAX_DEPTH = 32                   # nesting of objects and arrays anywhere in the proposal
+MAX_PROPOSAL_BYTES = 128 * 1024  # Step Functions carries at most 256 KiB of state; the rest is the workflow's
+
+
+def check_limits(proposal: Any) -> None:
+    """Refuse what the workflow could not carry, before anything starts: too deep, too large."""
+    stack = [(proposal, "$", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise InvalidProposal([{"path": path, "message": f"nested deeper than {MAX_DEPTH} levels"}])
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack += [(v, f"{path}.{k}" if isinstance(value, dict) else f"{path}[{k}]", depth + 1) for k, v in items]
+    size = len(json.dumps(proposal, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if size > MAX_PROPOSAL_BYTES:
+        raise InvalidProposal([{"path": "$", "message": f"the proposal is {size:,} bytes; the limit is "
+                                f"{MAX_PROPOSAL_BYTES:,} (Step Functions carries at most 256 KiB of state): put "
+                                "large evidence in S3 and pass a reference"}])
+
+
 def check_shape(proposal: Any) -> None:
     """Schema-only validation, for clients that do not hold the deployed policy."""
+    check_limits(proposal)
     try:
         validate(proposal, load_schema(PROPOSAL_SCHEMA))
     except SchemaError as exc:

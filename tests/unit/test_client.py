@@ -110,3 +110,37 @@ def test_local_refuses_a_port_in_use_in_one_line_before_deploying_anything(capsy
         assert cli.main(["local", "--aws-port", str(port)]) == 1
     assert capsys.readouterr().err.strip() == (f"error: port {port} on 127.0.0.1 is in use (another sandbox?): "
                                                "stop it, or pass --aws-port with a free port")
+
+
+def deep(levels: int) -> dict:
+    value: dict = {}
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b'{"schema_version": "1", "action": {"summary": "caf\xe9"}}', "not UTF-8 text"),
+    (b"[" * 5000 + b"]" * 5000, "nested too deeply to read"),
+])
+def test_unreadable_input_exits_4_and_starts_nothing(tmp_path, capsys, raw, message):
+    path = tmp_path / "p.json"
+    path.write_bytes(raw)
+    assert cli.main(["submit", str(path), "--json", "--endpoint", "http://127.0.0.1:9"]) == 4
+    document = json.loads(capsys.readouterr().out)
+    assert document["outcome"] == "invalid" and message in document["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("parameters, path, message", [
+    (deep(900), "$.action.parameters.x.x.x", "nested deeper than 32 levels"),
+    ({"blob": "x" * 300_000}, "$", "the limit is 131,072"),
+])
+def test_a_proposal_the_workflow_could_not_carry_is_refused_before_it_starts(tmp_path, capsys, parameters, path,
+                                                                          message):
+    proposal = {"schema_version": "1", "confidence": 0.5,
+                "action": {"type": "refund.issue", "summary": "x", "parameters": parameters}}
+    file = tmp_path / "p.json"
+    file.write_text(json.dumps(proposal))
+    assert cli.main(["submit", str(file), "--json", "--endpoint", "http://127.0.0.1:9"]) == 4
+    [error] = json.loads(capsys.readouterr().out)["errors"]
+    assert error["path"].startswith(path) and message in error["message"]

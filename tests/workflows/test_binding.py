@@ -62,3 +62,14 @@ def test_the_spot_check_draw_is_a_kms_mac_an_auditor_can_verify_and_a_proposer_c
                                           Mac=base64.b64decode(drawn["mac"]))["MacValid"]
     assert round(draw_of(base64.b64decode(drawn["mac"])), 6) == received["facts"]["spot_check_draw"]
     assert drawn["message"].startswith(f"countersign-spot-check|v1|{arns[0]}|")
+
+
+def test_prepare_enforces_the_same_limits_for_callers_that_start_executions_directly(stack):
+    nested: dict = {}
+    for _ in range(40):
+        nested = {"x": nested}
+    arn = stack.start(proposal(action={"type": "quick.timeout", "summary": "deep", "parameters": nested}),
+                      unique("too-deep"))
+    done = stack.wait(arn)
+    assert done["status"] == "FAILED" and done["error"] == "Countersign.InvalidProposal"
+    assert "nested deeper than 32 levels" in done["cause"]
