@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import client
-from .proposal import InvalidProposal, check, check_shape, content_hash
+from .proposal import InvalidProposal, check, check_shape, execution_name
 
 # Human output only: never emoji codes, and every value that came from a proposal, a reviewer or an
 # exception is escaped (markup.escape) or printed with markup off. --json bypasses Rich entirely.
@@ -84,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--workflow")
     status.add_argument("--json", action="store_true")
     status.add_argument("--proceed-on-modified", action="store_true", help="exit 0 for a modified approval too")
+    status.add_argument("--proposal", metavar="FILE", help="the proposal you will act on: exit 4 unless the execution "
+                                                          "was started for exactly this content")
     _target_options(status)
     status.set_defaults(run=run_status)
 
@@ -165,10 +167,9 @@ def run_submit(args) -> int:
               lambda d: err.print(f"[yellow]still waiting after {args.timeout:g}s[/yellow]; the review stays "
                                   f"open. Check later: countersign status {escape(arn)}"))
         return client.EXIT_PENDING
+    if mismatch := client.bound_elsewhere(described, proposal):       # never act on another proposal's verdict
+        return _invalid(args, InvalidProposal([{"path": "$", "message": mismatch}]))
     code, verdict = client.verdict_of(described)
-    if verdict.get("proposal_sha256", content_hash(proposal)) != content_hash(proposal):   # bound to other content
-        return _invalid(args, InvalidProposal([{"path": "$", "message": f"the verdict of {arn} is for a different "
-                                                "proposal; it does not approve this one"}]))
     _emit(args, verdict, _print_verdict)
     return _acted_on(args, code)
 
@@ -179,12 +180,21 @@ def _acted_on(args, code: int) -> int:
 
 
 def run_status(args) -> int:
+    proposal = None
+    if args.proposal:
+        try:
+            proposal = _read(args.proposal)
+        except InvalidProposal as exc:
+            return _invalid(args, exc)
     target = _target(args)
-    arn = target.execution_arn(args.execution, args.workflow)
+    arn = target.execution_arn(execution_name({}, args.execution) if not args.execution.startswith("arn:")
+                               else args.execution, args.workflow)
     try:
         described = target.sfn.describe_execution(executionArn=arn)
     except target.sfn.exceptions.ExecutionDoesNotExist:
         raise client.ClientError(f"no execution {args.execution!r} in {target.stack}") from None
+    if proposal is not None and (mismatch := client.bound_elsewhere(described, proposal)):
+        return _invalid(args, InvalidProposal([{"path": "$", "message": mismatch}]))
     if described["status"] == "RUNNING":
         now = client.progress(target, arn)
         _emit(args, {"outcome": "pending", "executionArn": arn, "status": "RUNNING", "waiting_on": now.waiting_on,

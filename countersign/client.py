@@ -151,6 +151,18 @@ def start(target: Target, proposal: dict[str, Any], workflow: str | None, key: s
         return existing, False
 
 
+def bound_elsewhere(described: dict[str, Any], proposal: dict[str, Any]) -> str | None:
+    """Why this execution does not decide ``proposal`` (started for other content, or a verdict
+    bound to other content), or None when it does."""
+    arn, wanted = described["executionArn"], content_hash(proposal)
+    if content_hash(json.loads(described.get("input") or "{}")) != wanted:
+        return f"{arn} was started for a different proposal; its verdict does not apply to this one"
+    verdict = json.loads(described.get("output") or "{}") if described.get("status") == "SUCCEEDED" else {}
+    if verdict.get("proposal_sha256", wanted) != wanted:
+        return f"the verdict of {arn} is for a different proposal; it does not approve this one"
+    return None
+
+
 def _same_content(target: Target, arn: str, proposal: dict[str, Any], key: str | None) -> None:
     started = json.loads(target.sfn.describe_execution(executionArn=arn).get("input") or "{}")
     if content_hash(started) != content_hash(proposal):

@@ -231,6 +231,11 @@ def test_a_key_reused_for_a_different_proposal_is_refused_with_exit_4(sandbox, t
     assert human.returncode == 4 and f"idempotency key '{key}' was already used for a different proposal" in err
     again = submit(sandbox, str(first), "--idempotency-key", key, "--json").communicate(timeout=30)[0]
     assert json.loads(again) == {"outcome": "pending", "executionArn": arn, "started": False}   # the same content joins
+    checked = run_cli(sandbox, "status", key, "--proposal", str(other), "--json")   # the deploy side's re-check
+    assert checked.returncode == 4 and json.loads(checked.stdout)["errors"] == [{
+        "path": "$", "message": f"{arn} was started for a different proposal; its verdict does not apply to this one"}]
+    same = run_cli(sandbox, "status", key, "--proposal", str(first), "--json")
+    assert same.returncode == 5 and json.loads(same.stdout)["executionArn"] == arn
 
 
 def test_the_printed_command_works_word_for_word_with_no_aws_configuration(sandbox):
