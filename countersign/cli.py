@@ -5,17 +5,20 @@ Exit codes: ``client.EXIT_TABLE`` (also printed by ``countersign --help``).
 from __future__ import annotations
 
 import argparse
-import re
 import json
 import os
+import re
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.markup import escape
 
-from . import client
+from . import client, follow, retries
 from .proposal import InvalidProposal, check, check_shape, execution_name
 
 # Human output only: never emoji codes, and every value that came from a proposal, a reviewer or an
@@ -45,20 +48,86 @@ def duration(text: str) -> float:
     return float(found[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found[2]]
 
 
+class Stopped(Exception):
+    """SIGTERM, as KeyboardInterrupt is SIGINT: the CLI says how to come back before it exits."""
+
+
+class OutOfTime(Exception):
+    """--timeout passed: a wall-clock alarm, so no call, connect or read can outlast it."""
+
+
+class Following:
+    """The execution this command started or follows, for the messages on the way out."""
+    name: str | None = None
+    arn: str | None = None
+    reattach: str | None = None
+
+
 def main(argv: list[str] | None = None) -> int:
     Parser.json_wanted = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     if getattr(args, "timeout", None) is not None and not getattr(args, "wait", True):
         parser().error("--timeout needs --wait (without --wait, submit returns at once and exits 5, pending)")
+    Following.name = Following.arn = Following.reattach = None
+    previous = signal.signal(signal.SIGTERM, _raise(Stopped))
     try:
-        return args.run(args)
-    except client.ClientError as exc:
-        if getattr(args, "json", False):
-            _write_json({"outcome": "error", "executionArn": None, "error": str(exc)})
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        return client.EXIT_ERROR
-    except KeyboardInterrupt:
-        return 130
+        with _alarm(getattr(args, "timeout", None)):
+            return args.run(args)
+    except (client.ClientError, retries.CallFailed) as exc:
+        return _failed(args, str(exc))
+    except OutOfTime:
+        if Following.name is None:
+            return _failed(args, f"no answer from {args.endpoint or 'AWS'} within {args.timeout:g}s (--timeout); "
+                                 "nothing was submitted")
+        _emit(args, {"outcome": "pending", "executionArn": Following.arn, "key": Following.name, "status": "RUNNING",
+                     "timeout": True}, lambda d: None)
+        err.print(f"still waiting after {args.timeout:g}s; the review stays open. Re-attach with: "
+                  f"{Following.reattach}", markup=False)
+        return client.EXIT_PENDING
+    except (KeyboardInterrupt, Stopped) as exc:
+        code = 143 if isinstance(exc, Stopped) else 130
+        if Following.name is not None:
+            _emit(args, {"outcome": "pending", "executionArn": Following.arn, "key": Following.name,
+                         "status": "RUNNING", "interrupted": "SIGTERM" if code == 143 else "SIGINT"}, lambda d: None)
+            err.print(f"interrupted: the review stays open. Re-attach with: {Following.reattach}", markup=False)
+        return code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise(kind: type[Exception]):
+    def handler(signum, frame):
+        raise kind()
+    return handler
+
+
+class _alarm:
+    """Raise OutOfTime after ``seconds`` of wall-clock time, wherever the command is (None: never)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        if self.seconds is not None:
+            self.previous = signal.signal(signal.SIGALRM, _raise(OutOfTime))
+            signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 0.001))
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.seconds is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
+def _failed(args, message: str) -> int:
+    """One line on stderr (one JSON document on stdout too, under --json); exit 1. When a review
+    is open, the line says so and gives the command that re-attaches to it."""
+    if Following.name is not None:
+        message += f"; the review stays open. Re-attach with: {Following.reattach}"
+    if getattr(args, "json", False):
+        _write_json({"outcome": "error", "executionArn": Following.arn, **({"key": Following.name} if Following.name
+                                                                           else {}), "error": message})
+    err.print(f"[red]error:[/red] {escape(message)}")
+    return client.EXIT_ERROR
 
 
 def parser() -> argparse.ArgumentParser:
@@ -70,14 +139,20 @@ def parser() -> argparse.ArgumentParser:
     submit.add_argument("proposal", help="proposal JSON file, or - for standard input")
     submit.add_argument("--workflow", help="workflow (state machine) name or ARN; default: the stack's gate")
     submit.add_argument("--wait", action="store_true", help="wait for the verdict and exit with its code")
-    submit.add_argument("--timeout", type=duration, help="with --wait: give up after this long (90s, 30m, 48h; "
-                                                         "exit 5, the review stays open)")
-    submit.add_argument("--proceed-on-modified", action="store_true",
-                        help="exit 0 for a modified approval too (your pipeline acts on final_action); else 7")
-    submit.add_argument("--json", action="store_true", help="print machine-readable JSON only")
-    submit.add_argument("--idempotency-key", help="a retried step with the same key joins the same review")
+    submit.add_argument("--idempotency-key", help="a retried step with the same key joins the same review "
+                                                  "(default: a new key, printed, for `countersign wait`)")
+    _wait_options(submit)
     _target_options(submit)
     submit.set_defaults(run=run_submit)
+
+    wait = sub.add_parser("wait", help="re-attach to a review and wait for its verdict, as submit --wait does")
+    wait.add_argument("execution", help="the idempotency key (or execution name or ARN) that submit printed")
+    wait.add_argument("--proposal", metavar="FILE", help="the proposal you will act on: exit 4 unless the execution "
+                                                        "was started for exactly this content")
+    wait.add_argument("--workflow")
+    _wait_options(wait)
+    _target_options(wait)
+    wait.set_defaults(run=run_wait, wait=True)
 
     status = sub.add_parser("status", help="show an execution's state or verdict")
     status.add_argument("execution", help="execution name or ARN")
@@ -109,6 +184,16 @@ def parser() -> argparse.ArgumentParser:
                        help="CDK context override, as for cdk synth")
     local.set_defaults(run=run_local)
     return top
+
+
+def _wait_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=duration, help="with --wait: a wall-clock bound on the whole command (90s, 30m, "
+                                                    "48h; exit 5, the review stays open)")
+    p.add_argument("--heartbeat", type=duration, default=300.0, help="when stderr is not a terminal (a CI log): "
+                                                                    "repeat the progress line this often (default 5m; 0 off)")
+    p.add_argument("--proceed-on-modified", action="store_true",
+                   help="exit 0 for a modified approval too (your pipeline acts on final_action); else 7")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON only, on stdout")
 
 
 def _target_options(p: argparse.ArgumentParser) -> None:
@@ -152,26 +237,65 @@ def run_submit(args) -> int:
             check(proposal, policy, [])
         except InvalidProposal as exc:
             return _invalid(args, exc)
+    name = execution_name(proposal, args.idempotency_key)
+    _following(args, target, name, None if args.proposal == "-" else args.proposal)
     try:
-        arn, fresh = client.start(target, proposal, args.workflow, args.idempotency_key)
+        arn, fresh = client.start(target, proposal, args.workflow, name, args.idempotency_key)
     except client.KeyReused as exc:
+        Following.name = None                           # nothing of ours is open
         return _invalid(args, InvalidProposal([{"path": "$.idempotency_key", "message": str(exc)}]))
     err.print(("submitted " if fresh else "already submitted (same idempotency key): ") + arn, markup=False)
+    err.print(f"  key {name}: re-attach with {Following.reattach}", markup=False)
     if not args.wait:
-        _emit(args, {"outcome": "pending", "executionArn": arn, "started": fresh}, lambda d: out.print(arn, markup=False))
+        _emit(args, {"outcome": "pending", "executionArn": arn, "key": name, "started": fresh},
+              lambda d: out.print(arn, markup=False))
         return client.EXIT_PENDING
-    described = client.wait(target, arn, args.timeout, lambda p: _show_progress(args, p),
-                            poll=0.2 if args.endpoint else 1.0)
-    if described is None:
-        _emit(args, {"outcome": "pending", "executionArn": arn, "status": "RUNNING", "timeout": True},
-              lambda d: err.print(f"[yellow]still waiting after {args.timeout:g}s[/yellow]; the review stays "
-                                  f"open. Check later: countersign status {escape(arn)}"))
-        return client.EXIT_PENDING
-    if mismatch := client.bound_elsewhere(described, proposal):       # never act on another proposal's verdict
-        return _invalid(args, InvalidProposal([{"path": "$", "message": mismatch}]))
+    return _follow(args, target, arn, proposal)
+
+
+def run_wait(args) -> int:
+    proposal = _read(args.proposal) if args.proposal else None
+    target = _target(args)
+    name = args.execution.rsplit(":", 1)[1] if args.execution.startswith("arn:") else execution_name({}, args.execution)
+    _following(args, target, name, args.proposal)
+    try:
+        target.sfn.describe_execution(executionArn=Following.arn)
+    except target.sfn.exceptions.ExecutionDoesNotExist:
+        Following.name = None
+        raise client.ClientError(f"no execution {args.execution!r} in {target.stack}") from None
+    return _follow(args, target, Following.arn, proposal)
+
+
+def _following(args, target: client.Target, name: str, proposal_path: str | None) -> None:
+    """Remember what is about to be followed, and the exact command that comes back to it."""
+    Following.name, Following.arn = name, target.execution_arn(name, args.workflow)
+    words = ["countersign", "wait", name]
+    for flag, value in (("--proposal", proposal_path), ("--endpoint", args.endpoint), ("--stack", args.stack),
+                        ("--region", None if args.endpoint else args.region), ("--workflow", args.workflow)):
+        words += [flag, value] if value else []
+    words += [flag for flag, on in (("--proceed-on-modified", args.proceed_on_modified), ("--json", args.json)) if on]
+    Following.reattach = shlex.join(words)
+
+
+def _follow(args, target: client.Target, arn: str, proposal: dict[str, Any] | None) -> int:
+    """Wait for the verdict, showing progress on stderr; exit with its code. The verdict must be
+    bound to the proposal the caller will act on."""
+    local = bool(args.endpoint) and urlsplit(args.endpoint).hostname in ("127.0.0.1", "localhost", "::1")
+    described = follow.wait(target.sfn, arn, lambda p: err.print(p.describe(), markup=False),
+                            pace=follow.SANDBOX_PACE if local else follow.AWS_PACE,
+                            heartbeat=None if err.is_terminal or not args.heartbeat else args.heartbeat,
+                            on_heartbeat=lambda p, waited: err.print(f"still waiting ({_took(waited)}): "
+                                                                     f"{p.describe()}", markup=False))
+    if proposal is not None and (mismatch := client.bound_elsewhere(described, proposal)):
+        return _invalid(args, InvalidProposal([{"path": "$", "message": mismatch}]))   # never another's verdict
     code, verdict = client.verdict_of(described)
-    _emit(args, verdict, _print_verdict)
+    _emit(args, {**verdict, "key": Following.name}, _print_verdict)
     return _acted_on(args, code)
+
+
+def _took(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m {int(seconds % 60):02d}s"
 
 
 def _acted_on(args, code: int) -> int:
@@ -196,9 +320,9 @@ def run_status(args) -> int:
     if proposal is not None and (mismatch := client.bound_elsewhere(described, proposal)):
         return _invalid(args, InvalidProposal([{"path": "$", "message": mismatch}]))
     if described["status"] == "RUNNING":
-        now = client.progress(target, arn)
-        _emit(args, {"outcome": "pending", "executionArn": arn, "status": "RUNNING", "waiting_on": now.waiting_on,
-                     "deadline": now.deadline}, lambda d: _show_progress(args, now, console=out))
+        now = follow.progress(target.sfn, arn)
+        _emit(args, {"outcome": "pending", "executionArn": arn, "status": "RUNNING", "waiting_on": list(now.waiting_on),
+                     "deadline": now.deadline}, lambda d: out.print(now.describe(), markup=False))
         return client.EXIT_PENDING
     code, verdict = client.verdict_of(described)
     _emit(args, verdict, _print_verdict)
@@ -266,15 +390,6 @@ def _emit(args, document: dict[str, Any], human) -> None:
         _write_json(document)
     else:
         human(document)
-
-
-def _show_progress(args, now: client.Progress, console: Console = err) -> None:
-    """Progress goes to stderr, with --json too (a CI log of a long wait shows what it waits on)."""
-    if now.waiting_on:
-        console.print(f"waiting for a human decision: notified {', '.join(now.waiting_on)}; "
-                      f"decide by {now.deadline} or the action is refused", markup=False)
-    elif now.status == "RUNNING":
-        console.print("running: validating and routing the proposal", markup=False)
 
 
 def _print_verdict(verdict: dict[str, Any]) -> None:

@@ -6,16 +6,15 @@ found from the stack's outputs) and against the sandbox (an endpoint URL).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from functools import cached_property
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 
-from .proposal import content_hash, execution_name
+from . import retries
+from .proposal import content_hash
 
 # outcome → exit code (documented in the README and in `countersign --help`): no two meanings share a code
 EXIT = {"approved": 0, "auto_approved": 0, "rejected": 2, "vetoed": 2, "reversed": 2, "expired": 3,
@@ -64,12 +63,13 @@ def _cannot_read(stack: str, endpoint: str | None, region: str | None, exc: Exce
                            "variables), or pass --endpoint to use the local sandbox")
     if isinstance(exc, errors.NoRegionError):
         return ClientError("no AWS region configured: pass --region or set AWS_REGION")
-    if isinstance(exc, (errors.EndpointConnectionError, errors.ConnectionClosedError, errors.ReadTimeoutError,
-                        errors.ConnectTimeoutError)):
+    if isinstance(exc, errors.EndpointConnectionError):
         if endpoint and urlsplit(endpoint).hostname in ("127.0.0.1", "localhost", "::1"):
             return ClientError(f"no sandbox is running at {endpoint}: start it with `make local` "
                                "(or `countersign local`) in another terminal")
         return ClientError(f"cannot reach {endpoint or 'AWS'}: check the address and your network")
+    if isinstance(exc, retries.UNREACHABLE) or isinstance(exc, retries.CallFailed):
+        return ClientError(str(exc) if isinstance(exc, retries.CallFailed) else retries.describe(exc, endpoint))
     if isinstance(exc, errors.ClientError) and "does not exist" in str(exc):
         advice = "pass --stack with the sandbox's stack name" if endpoint else \
             "deploy it (make deploy), or pass --stack, or --endpoint for the local sandbox"
@@ -84,8 +84,14 @@ class Target:
     session: Any
     endpoint: str | None = None
 
-    def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint)
+    def client(self, service: str, patient: bool = True) -> Any:
+        """A client with bounded, retried calls (``retries.Patient``); after an expired token it
+        looks the credentials up again (an assumed role or OIDC session refreshed meanwhile)."""
+        def make(renew: bool) -> Any:
+            if renew:
+                self.session = session_for(self.endpoint, self.session.region_name)
+            return self.session.client(service, endpoint_url=self.endpoint, config=retries.CALL_CONFIG)
+        return retries.Patient(make, self.endpoint, patient)
 
     @cached_property
     def sfn(self) -> Any:
@@ -99,7 +105,8 @@ class Target:
     def find(cls, stack: str, endpoint: str | None = None, region: str | None = None) -> "Target":
         session = session_for(endpoint, region)
         try:
-            found = session.client("cloudformation", endpoint_url=endpoint).describe_stacks(StackName=stack)
+            found = cls(stack, {}, session, endpoint).client("cloudformation", patient=False).describe_stacks(
+                StackName=stack)
         except Exception as exc:  # credentials, network, missing stack: each has its own advice
             raise _cannot_read(stack, endpoint, session.region_name, exc) from None
         outputs = {o["OutputKey"]: o["OutputValue"] for o in found["Stacks"][0].get("Outputs", [])}
@@ -132,11 +139,12 @@ class KeyReused(ClientError):
     """An idempotency key already used for a different proposal: refused, never joined."""
 
 
-def start(target: Target, proposal: dict[str, Any], workflow: str | None, key: str | None) -> tuple[str, bool]:
-    """Start the execution for this proposal, or join the one its idempotency key already started
-    for the same content; returns (arn, newly_started). The same key with other content is refused."""
+def start(target: Target, proposal: dict[str, Any], workflow: str | None, name: str,
+          key: str | None = None) -> tuple[str, bool]:
+    """Start execution ``name`` (``proposal.execution_name``: the idempotency key) for this proposal,
+    or join the one the key already started for the same content; returns (arn, newly_started).
+    The same key with other content is refused. Safe to retry: the name makes it idempotent."""
     machine = target.state_machine(workflow)
-    name = execution_name(proposal, key)
     existing = target.execution_arn(name, workflow)
     try:
         _same_content(target, existing, proposal, key)
@@ -169,53 +177,6 @@ def _same_content(target: Target, arn: str, proposal: dict[str, Any], key: str |
         used = key or proposal.get("idempotency_key")
         raise KeyReused(f"idempotency key {used!r} was already used for a different proposal ({arn}); "
                         "a key names one proposal: use a new key for this one")
-
-
-GATES = {"RequestReview": "human_review", "VetoWindow": "veto_window", "SignOff": "post_execution",
-         "ReverseWindow": "post_hoc"}     # the workflow's waiting states and the routes they wait for
-
-
-@dataclass
-class Progress:
-    status: str
-    waiting_on: list[str]
-    deadline: str | None
-
-
-def progress(target: Target, arn: str) -> Progress:
-    """What the workflow is doing, from its history (never from task parameters: they hold the token)."""
-    described = target.sfn.describe_execution(executionArn=arn)
-    reviewers, deadline = [], None
-    if described["status"] == "RUNNING":
-        events = target.sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)["events"]
-        for event in events:
-            details = event.get("stateEnteredEventDetails") or {}
-            if details.get("name") in GATES:
-                state = json.loads(details.get("input") or "{}")
-                reviewers = state.get("current_tier", {}).get("reviewers", [])
-                entered = event["timestamp"]
-                entered = entered if isinstance(entered, datetime) else datetime.now(timezone.utc)
-                window = int(state.get("windows", {}).get(GATES[details["name"]], 0))   # the gate's own timer
-                deadline = (entered + timedelta(seconds=window)).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-                break
-    return Progress(described["status"], reviewers, deadline)
-
-
-def wait(target: Target, arn: str, timeout: float | None, on_progress: Callable[[Progress], None],
-         poll: float = 1.0) -> dict[str, Any] | None:
-    """Block until the execution ends (its description) or the timeout passes (None)."""
-    give_up = None if timeout is None else time.monotonic() + timeout
-    last: Progress | None = None
-    while True:
-        now = progress(target, arn)
-        if now != last:
-            on_progress(now)
-            last = now
-        if now.status != "RUNNING":
-            return target.sfn.describe_execution(executionArn=arn)
-        if give_up is not None and time.monotonic() >= give_up:
-            return None
-        time.sleep(poll)
 
 
 def verdict_of(described: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -19,6 +19,7 @@ def apply() -> None:
     _bucket_policies_see_tls()
     _sns_publish_times()
     _closed_tasks_refuse_callbacks()
+    _history_honours_reverse_order()
 
 
 def _execution_start_time_as_iso() -> None:
@@ -162,3 +163,22 @@ def _closed_tasks_refuse_callbacks() -> None:
 
     models.StepFunctionsParserBackend.send_task_failure = send_task_failure
     models.StepFunctionsParserBackend.send_task_success = send_task_success
+
+
+def _history_honours_reverse_order() -> None:
+    """``GetExecutionHistory`` ignores ``reverseOrder`` and ``maxResults`` in moto: always every
+    event, oldest first. A client reading "the newest events" would see the oldest ones."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.get_execution_history
+
+    def history(self):
+        result = original(self).result
+        events = list(result.get("events") or [])
+        if self._get_param("reverseOrder"):
+            events.reverse()
+        limit = self._get_param("maxResults")
+        return ActionResult({**result, "events": events[:limit] if limit else events})
+
+    StepFunctionResponse.get_execution_history = history

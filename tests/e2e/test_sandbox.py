@@ -4,101 +4,16 @@ from __future__ import annotations
 
 import json
 import shlex
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import boto3
-import pytest
 
+from tests.e2e.pipeline import ROOT, browser, decide_by_http, email_for, free_port, proposal_file, run_cli, submit
 from tests.helpers import newcomer_env
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-POLICY = {
-    "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600},
-    "action_types": {
-        "refund.issue": {"parameters": {"type": "object", "required": ["customer_id", "amount", "currency"],
-                                        "properties": {"amount": {"type": "number", "exclusiveMinimum": 0}}}},
-        "quick.timeout": {"review_timeout_seconds": 3},
-    },
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    port, aws_port = free_port(), free_port()
-    env = newcomer_env(PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "countersign", "local", "--port", str(port), "--aws-port",
-                             str(aws_port), "-c", f"policy={json.dumps(POLICY)}"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    banner = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        banner.append(line)
-        if "Press Ctrl-C to stop." in line or proc.poll() is not None:
-            break
-    assert "Press Ctrl-C to stop." in "".join(banner), "".join(banner)
-    text = "".join(banner)
-    assert f"http://127.0.0.1:{port}/outbox" in text and f"http://127.0.0.1:{aws_port}" in text
-    assert f"countersign submit examples/refund.json --wait --endpoint http://127.0.0.1:{aws_port}" in text
-    assert "schedules     reminders every 5 min, reconciler every 1 min" in text
-    yield {"web": f"http://127.0.0.1:{port}", "aws": f"http://127.0.0.1:{aws_port}", "banner": text}
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and "stopped." in rest   # Ctrl-C stops it cleanly
-
-
-def proposal_file(tmp_path: Path, **changes) -> tuple[Path, str]:
-    doc = json.loads((ROOT / "examples" / "refund.json").read_text())
-    marker = uuid.uuid4().hex[:8]
-    doc["action"]["summary"] = f"Refund case {marker}"
-    for key, value in changes.items():
-        doc[key] = value
-    path = tmp_path / f"{marker}.json"
-    path.write_text(json.dumps(doc))
-    return path, marker
-
-
-def submit(sandbox, *args: str) -> subprocess.Popen:
-    env = newcomer_env()
-    return subprocess.Popen([sys.executable, "-m", "countersign", "submit", *args, "--endpoint", sandbox["aws"]],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def email_for(sandbox, marker: str, reviewer: str = "alice", timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(sandbox["web"] + "/outbox.json") as got:
-            for email in json.load(got):
-                if marker in email["subject"] and email["reviewer"] == reviewer:
-                    return email
-        time.sleep(0.1)
-    raise TimeoutError(f"no email for {reviewer} about {marker}")
-
-
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (.ci/run installs it with apt-get)")
-    pw = sync_playwright().start()
-    chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"])
-    return pw, chromium
 
 
 def test_a_reviewer_approves_in_the_browser_and_the_pipeline_gets_exit_0(sandbox, tmp_path):
@@ -128,17 +43,6 @@ def test_a_reviewer_approves_in_the_browser_and_the_pipeline_gets_exit_0(sandbox
     assert verdict["final_action"]["summary"] == f"Refund case {marker}"
 
 
-def decide_by_http(sandbox, link: str, decision: str, rationale: str) -> int:
-    import html
-    import re
-    from urllib.parse import urlencode
-
-    page = urllib.request.urlopen(link).read().decode()
-    token = html.unescape(re.search(r'name="t" value="([^"]+)"', page).group(1))
-    body = urlencode({"t": token, "decision": decision, "rationale": rationale}).encode()
-    return urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision", data=body)).status
-
-
 def test_a_rejection_exits_2(sandbox, tmp_path):
     path, marker = proposal_file(tmp_path)
     pipeline = submit(sandbox, str(path), "--wait")
@@ -161,12 +65,6 @@ def test_status_of_a_pending_review_names_who_was_notified(sandbox, tmp_path):
     assert "waiting for a human decision: notified alice, bob; decide by" in status.stdout
     missing = run_cli(sandbox, "status", "no-such-execution")
     assert missing.returncode == 1 and "no execution 'no-such-execution'" in missing.stderr
-
-
-def run_cli(sandbox, *args: str) -> subprocess.CompletedProcess:
-    env = newcomer_env()
-    return subprocess.run([sys.executable, "-m", "countersign", *args, "--endpoint", sandbox["aws"]], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_no_decision_before_the_deadline_exits_3(sandbox, tmp_path):
@@ -230,7 +128,7 @@ def test_a_key_reused_for_a_different_proposal_is_refused_with_exit_4(sandbox, t
     _, err = human.communicate(timeout=30)
     assert human.returncode == 4 and f"idempotency key '{key}' was already used for a different proposal" in err
     again = submit(sandbox, str(first), "--idempotency-key", key, "--json").communicate(timeout=30)[0]
-    assert json.loads(again) == {"outcome": "pending", "executionArn": arn, "started": False}   # the same content joins
+    assert json.loads(again) == {"outcome": "pending", "executionArn": arn, "key": key, "started": False}   # joins
     checked = run_cli(sandbox, "status", key, "--proposal", str(other), "--json")   # the deploy side's re-check
     assert checked.returncode == 4 and json.loads(checked.stdout)["errors"] == [{
         "path": "$", "message": f"{arn} was started for a different proposal; its verdict does not apply to this one"}]

@@ -1,0 +1,93 @@
+"""What the end-to-end tests do as a pipeline and a reviewer would: write a proposal, run the CLI
+in a clean environment, read the outbox, decide over HTTP or in a real headless Chromium."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import newcomer_env
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+POLICY = {
+    "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600},
+    "action_types": {
+        "refund.issue": {"parameters": {"type": "object", "required": ["customer_id", "amount", "currency"],
+                                        "properties": {"amount": {"type": "number", "exclusiveMinimum": 0}}}},
+        "quick.timeout": {"review_timeout_seconds": 3},
+        "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 4},
+                                    {"reviewers": ["bob"], "timeout_seconds": 600}]},
+        "notice.send": {"veto_threshold": 0.5, "veto_window_seconds": 600},
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proposal_file(tmp_path: Path, **changes) -> tuple[Path, str]:
+    doc = json.loads((ROOT / "examples" / "refund.json").read_text())
+    marker = uuid.uuid4().hex[:8]
+    doc["action"]["summary"] = f"Refund case {marker}"
+    for key, value in changes.items():
+        doc[key] = value
+    path = tmp_path / f"{marker}.json"
+    path.write_text(json.dumps(doc))
+    return path, marker
+
+
+def submit(sandbox, *args: str) -> subprocess.Popen:
+    env = newcomer_env()
+    return subprocess.Popen([sys.executable, "-m", "countersign", "submit", *args, "--endpoint", sandbox["aws"]],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def email_for(sandbox, marker: str, reviewer: str = "alice", timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(sandbox["web"] + "/outbox.json") as got:
+            for email in json.load(got):
+                if marker in email["subject"] and email["reviewer"] == reviewer:
+                    return email
+        time.sleep(0.1)
+    raise TimeoutError(f"no email for {reviewer} about {marker}")
+
+
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (.ci/run installs it with apt-get)")
+    pw = sync_playwright().start()
+    chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])
+    return pw, chromium
+
+
+def decide_by_http(sandbox, link: str, decision: str, rationale: str) -> int:
+    import html
+    import re
+    from urllib.parse import urlencode
+
+    page = urllib.request.urlopen(link).read().decode()
+    token = html.unescape(re.search(r'name="t" value="([^"]+)"', page).group(1))
+    body = urlencode({"t": token, "decision": decision, "rationale": rationale}).encode()
+    return urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision", data=body)).status
+
+
+def run_cli(sandbox, *args: str) -> subprocess.CompletedProcess:
+    env = newcomer_env()
+    return subprocess.run([sys.executable, "-m", "countersign", *args, "--endpoint", sandbox["aws"]], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
