@@ -48,11 +48,12 @@ def duration(text: str) -> float:
     return float(found[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found[2]]
 
 
-class Stopped(Exception):
-    """SIGTERM, as KeyboardInterrupt is SIGINT: the CLI says how to come back before it exits."""
+class Stopped(BaseException):
+    """SIGTERM, as KeyboardInterrupt is SIGINT: the CLI says how to come back before it exits.
+    (A BaseException, like KeyboardInterrupt, so botocore's handlers do not wrap it.)"""
 
 
-class OutOfTime(Exception):
+class OutOfTime(BaseException):
     """--timeout passed: a wall-clock alarm, so no call, connect or read can outlast it."""
 
 
@@ -259,10 +260,13 @@ def run_wait(args) -> int:
     name = args.execution.rsplit(":", 1)[1] if args.execution.startswith("arn:") else execution_name({}, args.execution)
     _following(args, target, name, args.proposal)
     try:
-        target.sfn.describe_execution(executionArn=Following.arn)
+        described = target.sfn.describe_execution(executionArn=Following.arn)
     except target.sfn.exceptions.ExecutionDoesNotExist:
         Following.name = None
         raise client.ClientError(f"no execution {args.execution!r} in {target.stack}") from None
+    if proposal is not None and (mismatch := client.bound_elsewhere(described, proposal)):
+        Following.name = None                           # not the caller's review: nothing to come back to
+        return _invalid(args, InvalidProposal([{"path": "$", "message": mismatch}]))
     return _follow(args, target, Following.arn, proposal)
 
 
