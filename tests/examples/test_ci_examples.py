@@ -53,7 +53,7 @@ def test_github_workflows_pass_zizmor_offline_and_pedantic(tmp_path):
     assert found.returncode != 0 and "template-injection" in found.stdout
 
 
-def test_github_workflows_pin_every_action_by_commit_and_match_the_schema():
+def test_github_workflows_pin_every_action_by_commit_and_match_the_schema(tmp_path):
     for path in WORKFLOWS:
         text = path.read_text()
         uses = [line.split("uses:", 1)[1].strip() for line in text.splitlines() if "uses:" in line]
@@ -61,6 +61,9 @@ def test_github_workflows_pin_every_action_by_commit_and_match_the_schema():
         assert "permissions: {}" in text and "git+https" not in text
         done = tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(path))
         assert done.returncode == 0, done.stdout
+    broken = tmp_path / "broken.yml"            # the same check refuses a misspelt keyword
+    broken.write_text(WORKFLOWS[0].read_text().replace("runs-on:", "run-on:", 1))
+    assert tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(broken)).returncode == 1
 
 
 def test_gitlab_ci_matches_gitlabs_schema_offline(tmp_path):
