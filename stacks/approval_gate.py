@@ -24,6 +24,7 @@ from .functions import Functions
 from .notifications import Notifications
 from .review_api import ReviewApi
 from .review_store import ReviewStore
+from .verdict_delivery import VerdictDelivery
 from .workflow import Workflow
 
 SSM_STANDARD_LIMIT = 4096
@@ -136,3 +137,6 @@ class ApprovalGate(Construct):
         self.functions = {"Prepare": prepare, "ReviewApi": review_fn, "RequestReview": request,
                           "Conclude": conclude, "Dispatcher": dispatcher, "Reminders": reminders,
                           "Reconciler": reconciler}
+        self.verdict_delivery = VerdictDelivery(self, "VerdictDelivery", state_machine=self.workflow.state_machine,
+                                                destinations=config.verdict_destinations) \
+            if config.verdict_destinations else None

@@ -17,6 +17,12 @@ from countersign.validation import SchemaError
 _REVIEWER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+_DESTINATION = {"github": {"kind", "name", "repository", "secret", "prefix"},
+                "gitlab": {"kind", "name", "url", "project", "ref", "secret", "prefix"}}
+_DESTINATION_FIELDS = {"name": r"[A-Za-z0-9-]{1,32}", "repository": r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+",
+                       "url": r"https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~-]+)*", "project": r"[0-9]{1,20}",
+                       "ref": r"[A-Za-z0-9._/-]{1,255}", "secret": r"[A-Za-z0-9/_+=.@:-]{1,2048}",
+                       "prefix": r"[A-Za-z0-9_-]{1,64}"}
 PROD_MIN_RETENTION_DAYS = 183  # EU AI Act Art. 19 / 26(6): keep logs at least six months
 PROD_DEFAULT_RETENTION_DAYS = 2557  # seven years, a common record-keeping period
 
@@ -44,6 +50,7 @@ class Config:
     reminder_sweep_minutes: int = 5            # how often due reminders are sent
     dispatcher_timeout_seconds: int = 30       # the dispatcher's Lambda timeout; a claim is stale after it + margin
     reconcile_minutes: int = 1                 # how often the reconciler finishes undispatched decisions
+    verdict_destinations: tuple[dict[str, str], ...] = ()   # pipelines told when an execution ends
 
     @property
     def is_production(self) -> bool:
@@ -110,7 +117,7 @@ class Config:
             raise ConfigError("context reconcile_minutes: 1 to 60")
         return cls(stage, reviewers, policy, retention, lock_mode, base_url,
                    _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates, sweep,
-                   dispatcher_timeout, reconcile)
+                   dispatcher_timeout, reconcile, _destinations(value("verdict_destinations", [])))
 
 
 def _int(raw: Any, key: str) -> int:
@@ -128,3 +135,28 @@ def _reviewer(raw: Any) -> Reviewer:
     if not _EMAIL.match(str(raw["email"])):
         raise ConfigError(f"context reviewers: {raw['email']!r} is not an email address")
     return Reviewer(str(raw["id"]), str(raw["email"]))
+
+
+def _destinations(raw: Any) -> tuple[dict[str, str], ...]:
+    """``verdict_destinations``: pipelines (GitHub repository_dispatch, GitLab pipeline triggers) told
+    when an execution ends; their credentials are named Secrets Manager secrets, never values."""
+    key = "context verdict_destinations"
+    if not isinstance(raw, list):
+        raise ConfigError(f"{key}: must be a list of destinations, got {raw!r}")
+    found = []
+    for i, entry in enumerate(raw):
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        if kind not in _DESTINATION:
+            raise ConfigError(f"{key}[{i}]: kind must be github or gitlab, got {kind!r}")
+        required = _DESTINATION[kind] - {"kind", "name", "prefix"}
+        if set(entry) - _DESTINATION[kind] or required - set(entry):
+            raise ConfigError(f"{key}[{i}]: a {kind} destination has {', '.join(sorted(required))} and optionally "
+                              f"name and prefix, got {', '.join(sorted(set(entry) - {'kind'}))}")
+        entry = {"name": f"{kind}-{i + 1}", **entry}
+        for field, value in entry.items():
+            if field != "kind" and not (isinstance(value, str) and re.fullmatch(_DESTINATION_FIELDS[field], value)):
+                raise ConfigError(f"{key}[{i}].{field}: {value!r} must match {_DESTINATION_FIELDS[field]}")
+        found.append(entry)
+    if len({d["name"] for d in found}) != len(found):
+        raise ConfigError(f"{key}: destination names must be unique")
+    return tuple(found)

@@ -63,3 +63,6 @@ def acknowledge(stack: Stack) -> None:
     for queue in (gate.dead_letters, gate.notifications.undelivered):
         _ack(queue, "AwsSolutions-SQS3", "This queue is itself a dead-letter destination.")
         _ack(queue, "Serverless-SQSRedrivePolicy", "This queue is itself a dead-letter destination.")
+    if gate.verdict_delivery:
+        for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"):
+            _ack(gate.verdict_delivery.dead_letters, rule, "This queue is itself a dead-letter destination.")

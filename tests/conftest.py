@@ -146,3 +146,11 @@ def kill_switch(stack):
 
     yield flip
     flip("off")
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """One `countersign local` for every end-to-end test (tests/e2e, tests/examples)."""
+    from tests.e2e.pipeline import running_sandbox
+
+    yield from running_sandbox()

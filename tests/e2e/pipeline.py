@@ -3,6 +3,7 @@ in a clean environment, read the outbox, decide over HTTP or in a real headless 
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -11,12 +12,15 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests.helpers import newcomer_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+DEPLOY = {"type": "object", "required": ["service", "version"],
+          "properties": {"service": {"type": "string"}, "version": {"type": "string"}}}
 POLICY = {
     "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600},
     "action_types": {
@@ -26,6 +30,8 @@ POLICY = {
         "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 4},
                                     {"reviewers": ["bob"], "timeout_seconds": 600}]},
         "notice.send": {"veto_threshold": 0.5, "veto_window_seconds": 600},
+        "deploy.production": {"auto_approve_threshold": 1, "risk": "high", "parameters": DEPLOY},   # CI examples
+        "deploy.quick": {"review_timeout_seconds": 3, "parameters": DEPLOY},
     },
 }
 
@@ -91,3 +97,31 @@ def run_cli(sandbox, *args: str) -> subprocess.CompletedProcess:
     env = newcomer_env()
     return subprocess.run([sys.executable, "-m", "countersign", *args, "--endpoint", sandbox["aws"]], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=60)
+
+
+def running_sandbox():
+    """`countersign local` started as a newcomer would; yields its addresses until the session ends."""
+    port, aws_port = free_port(), free_port()
+    env = newcomer_env(PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "countersign", "local", "--port", str(port), "--aws-port",
+                             str(aws_port), "-c", f"policy={json.dumps(POLICY)}"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    banner = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        banner.append(line)
+        if "Press Ctrl-C to stop." in line or proc.poll() is not None:
+            break
+    assert "Press Ctrl-C to stop." in "".join(banner), "".join(banner)
+    text = "".join(banner)
+    assert f"http://127.0.0.1:{port}/outbox" in text and f"http://127.0.0.1:{aws_port}" in text
+    assert f"countersign submit examples/refund.json --wait --endpoint http://127.0.0.1:{aws_port}" in text
+    assert "schedules     reminders every 5 min, reconciler every 1 min" in text
+    aws = {"endpoint_url": f"http://127.0.0.1:{aws_port}", "region_name": "us-east-1",
+           "aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+    yield {"web": f"http://127.0.0.1:{port}", "aws": aws["endpoint_url"], "banner": text,
+           "sfn": boto3.client("stepfunctions", **aws)}
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped." in rest   # Ctrl-C stops it cleanly
