@@ -62,6 +62,7 @@ class Following:
     name: str | None = None
     arn: str | None = None
     reattach: str | None = None
+    started = False          # False while submitting: it may or may not have arrived
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "timeout", None) is not None and not getattr(args, "wait", True):
         parser().error("--timeout needs --wait (without --wait, submit returns at once and exits 5, pending)")
     Following.name = Following.arn = Following.reattach = None
+    Following.started = False
     previous = signal.signal(signal.SIGTERM, _raise(Stopped))
     try:
         with _alarm(getattr(args, "timeout", None)):
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         if Following.name is None:
             return _failed(args, f"no answer from {args.endpoint or 'AWS'} within {args.timeout:g}s (--timeout); "
                                  "nothing was submitted")
+        if not Following.started:
+            return _failed(args, f"no answer within {args.timeout:g}s (--timeout) while submitting")
         _emit(args, {"outcome": "pending", "executionArn": Following.arn, "key": Following.name, "status": "RUNNING",
                      "timeout": True}, lambda d: None)
         err.print(f"still waiting after {args.timeout:g}s; the review stays open. Re-attach with: "
@@ -90,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         if Following.name is not None:
             _emit(args, {"outcome": "pending", "executionArn": Following.arn, "key": Following.name,
                          "status": "RUNNING", "interrupted": "SIGTERM" if code == 143 else "SIGINT"}, lambda d: None)
-            err.print(f"interrupted: the review stays open. Re-attach with: {Following.reattach}", markup=False)
+            err.print(f"interrupted: the review stays open. Re-attach with: {Following.reattach}" if Following.started
+                      else f"interrupted while submitting; if it arrived, this finds it: {Following.reattach}",
+                      markup=False)
         return code
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -123,7 +129,8 @@ def _failed(args, message: str) -> int:
     """One line on stderr (one JSON document on stdout too, under --json); exit 1. When a review
     is open, the line says so and gives the command that re-attaches to it."""
     if Following.name is not None:
-        message += f"; the review stays open. Re-attach with: {Following.reattach}"
+        message += (f"; the review stays open. Re-attach with: {Following.reattach}" if Following.started else
+                    f"; if the submission arrived, this finds it: {Following.reattach}")
     if getattr(args, "json", False):
         _write_json({"outcome": "error", "executionArn": Following.arn, **({"key": Following.name} if Following.name
                                                                            else {}), "error": message})
@@ -245,6 +252,7 @@ def run_submit(args) -> int:
     except client.KeyReused as exc:
         Following.name = None                           # nothing of ours is open
         return _invalid(args, InvalidProposal([{"path": "$.idempotency_key", "message": str(exc)}]))
+    Following.started = True
     err.print(("submitted " if fresh else "already submitted (same idempotency key): ") + arn, markup=False)
     err.print(f"  key {name}: re-attach with {Following.reattach}", markup=False)
     if not args.wait:
@@ -267,6 +275,7 @@ def run_wait(args) -> int:
     if proposal is not None and (mismatch := client.bound_elsewhere(described, proposal)):
         Following.name = None                           # not the caller's review: nothing to come back to
         return _invalid(args, InvalidProposal([{"path": "$", "message": mismatch}]))
+    Following.started = True
     return _follow(args, target, Following.arn, proposal)
 
 

@@ -15,6 +15,7 @@ import boto3
 
 from . import retries
 from .proposal import content_hash
+from .submission import proposal_of
 
 # outcome → exit code (documented in the README and in `countersign --help`): no two meanings share a code
 EXIT = {"approved": 0, "auto_approved": 0, "rejected": 2, "vetoed": 2, "reversed": 2, "expired": 3,
@@ -152,18 +153,64 @@ def start(target: Target, proposal: dict[str, Any], workflow: str | None, name: 
     except target.sfn.exceptions.ExecutionDoesNotExist:
         pass
     try:
+        if target.outputs.get("SubmitApiUrl") and machine == target.outputs.get("StateMachineArn"):
+            return _submit_signed(target, name, proposal), True
         arn = target.sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(proposal))["executionArn"]
         return arn, True
-    except target.sfn.exceptions.ExecutionAlreadyExists:   # started meanwhile: the same check applies
+    except (target.sfn.exceptions.ExecutionAlreadyExists, _AlreadyStarted):   # meanwhile: the same check applies
         _same_content(target, existing, proposal, key)
         return existing, False
+
+
+class _AlreadyStarted(Exception):
+    pass
+
+
+def _submit_signed(target: Target, name: str, proposal: dict[str, Any], attempts: int = 4) -> str:
+    """POST the proposal to the authenticated submit path, SigV4-signed for execute-api: API Gateway
+    verifies the signature and stamps this caller's IAM principal into the execution input.
+    Retried on a dropped connection or a 5xx/429 answer; the name makes a retry idempotent."""
+    import random
+    import time
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    url = target.outputs["SubmitApiUrl"].rstrip("/") + "/submissions"
+    credentials = target.session.get_credentials()
+    if credentials is None:
+        raise ClientError("no AWS credentials found: the submit path needs them to sign the request")
+    for attempt in range(attempts):
+        signed = AWSRequest("POST", url, data=json.dumps(proposal).encode(),
+                            headers={"Content-Type": "application/json", "Idempotency-Key": name})
+        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", target.session.region_name).add_auth(signed)
+        request = urllib.request.Request(url, data=signed.body, headers=dict(signed.headers), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=retries.READ_TIMEOUT) as answer:
+                return json.loads(answer.read())["executionArn"]
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode("utf-8", "replace")
+            if "ExecutionAlreadyExists" in text:
+                raise _AlreadyStarted() from None
+            if exc.code in (403, 401):
+                raise ClientError(f"the submit path refused the request ({exc.code}): the caller needs "
+                                  f"execute-api:Invoke on POST /submissions of stack {target.stack}") from None
+            if exc.code < 500 and exc.code != 429:
+                raise ClientError(f"the submit path answered {exc.code}: {text[:300]}") from None
+            failure = f"the submit path answered {exc.code}"
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            failure = f"cannot reach the submit path {url}: {getattr(exc, 'reason', exc)}"
+        time.sleep(random.uniform(0, min(retries.BACKOFF_CAP, retries.BACKOFF_BASE * 2 ** attempt)))
+    raise retries.CallFailed(failure)
 
 
 def bound_elsewhere(described: dict[str, Any], proposal: dict[str, Any]) -> str | None:
     """Why this execution does not decide ``proposal`` (started for other content, or a verdict
     bound to other content), or None when it does."""
     arn, wanted = described["executionArn"], content_hash(proposal)
-    if content_hash(json.loads(described.get("input") or "{}")) != wanted:
+    if content_hash(proposal_of(json.loads(described.get("input") or "{}"))) != wanted:
         return f"{arn} was started for a different proposal; its verdict does not apply to this one"
     verdict = json.loads(described.get("output") or "{}") if described.get("status") == "SUCCEEDED" else {}
     if verdict.get("proposal_sha256", wanted) != wanted:
@@ -172,7 +219,7 @@ def bound_elsewhere(described: dict[str, Any], proposal: dict[str, Any]) -> str 
 
 
 def _same_content(target: Target, arn: str, proposal: dict[str, Any], key: str | None) -> None:
-    started = json.loads(target.sfn.describe_execution(executionArn=arn).get("input") or "{}")
+    started = proposal_of(json.loads(target.sfn.describe_execution(executionArn=arn).get("input") or "{}"))
     if content_hash(started) != content_hash(proposal):
         used = key or proposal.get("idempotency_key")
         raise KeyReused(f"idempotency key {used!r} was already used for a different proposal ({arn}); "

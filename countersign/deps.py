@@ -19,6 +19,8 @@ class Deps:
     load_kill_switch: Callable[[], str] = lambda: "off"     # routing.KILL_OFF
     reviewers: tuple[str, ...] = ()
     directory: dict[str, str] = field(default_factory=dict)   # reviewer id → email, to resolve a proposer
+    principals: dict[str, list[str]] = field(default_factory=dict)   # reviewer id → IAM principal ARN patterns
+    authenticated_only: bool = False   # refuse proposals that did not come through the authenticated submit path
     review_base_url: str = ""
     clock: Callable[[], float] = time.time
     once: Callable[[str, Callable[[], Any]], None] = lambda key, effect: effect()   # side effects once per key

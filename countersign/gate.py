@@ -18,29 +18,38 @@ from .policy import checked_document
 from .proposal import InvalidProposal, check
 from .reviews import PENDING, Review, resolve_proposers
 from .routing import expected_route, facts, spot_check
+from .submission import submitters, unwrap
 from .verdicts import record_execution
 
 # the workflow's route → the review's mode (what the reviewer is asked)
 MODES = {"human_review": "review", "veto_window": "veto", "post_execution": "signoff", "post_hoc": "reverse"}
 
 
-def prepare(proposal: Any, execution: dict[str, str], deps: Deps) -> dict[str, Any]:
-    """Validate the proposal, attach its rules and routing facts. A refusal is audited and
-    returned, not raised, so the workflow's Choice state ends the execution on it."""
+def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, Any]:
+    """Validate the proposal (the execution input, or the authenticated submit path's envelope),
+    attach its rules and routing facts. A refusal is audited and returned, not raised, so the
+    workflow's Choice state ends the execution on it."""
     ex = Execution(execution["Id"], execution["Name"], execution["StartTime"])
     document = checked_document(deps.load_policy())
+    submitted_by = None
     try:
+        proposal, submitted_by = unwrap(received)
+        if submitted_by is None and deps.authenticated_only:
+            raise InvalidProposal([{"path": "$", "message": "this gate takes proposals only through its "
+                                    "authenticated submit path (POST /submissions, IAM-signed)"}])
         rules = check(proposal, document, list(deps.reviewers))
     except InvalidProposal as exc:
         audit.append(deps.audit, ex.audit_stream, "refused_request", {
             "execution": {"arn": ex.arn, "name": ex.name, "started_at": ex.started_at},
             "actor": "system:prepare", "reason": "invalid proposal", "errors": exc.errors,
-            "policy": {"version": document["version"]},
+            "submitted_by": submitted_by, "policy": {"version": document["version"]},
         })
         return {"refusal": {"reason": "invalid proposal", "errors": exc.errors}}
     sampled = spot_check(deps.mac, ex.arn, ex.started_at, rules.version)
     route_facts = {**facts(proposal, rules, sampled["draw"], deps.load_kill_switch()),
-                   "proposed_by": resolve_proposers(proposal.get("requested_by"), deps.directory)}
+                   "submitted_by": submitted_by,   # the IAM principal, on the authenticated path only
+                   "proposed_by": sorted(set(resolve_proposers(proposal.get("requested_by"), deps.directory))
+                                         | set(submitters(submitted_by, deps.principals)))}
     case = Case(proposal, rules, ex, ex.review_id(0), route="received", facts=route_facts)
     route, reason = expected_route(case.confidence, rules, route_facts)
     event = "refused_request" if route == "halted" else "proposal_received"

@@ -172,6 +172,7 @@ def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
         "route": settled["route"],
         "policy_version": case.rules.version,
         "proposal_sha256": case.proposal_sha256,
+        "submitted_by": case.facts.get("submitted_by"),   # the IAM principal, on the authenticated submit path
         "review_id": settled.get("review_id"),
         "execution": execution,
         "audit": {"bucket": deps.audit_bucket, "stream": case.execution.audit_stream,

@@ -24,6 +24,7 @@ from .functions import Functions
 from .notifications import Notifications
 from .review_api import ReviewApi
 from .review_store import ReviewStore
+from .submit_api import SubmitApi
 from .verdict_delivery import VerdictDelivery
 from .workflow import Workflow
 
@@ -65,7 +66,10 @@ class ApprovalGate(Construct):
                           environment={**audit_env, **link_env, "POLICY_PARAMETER": self.policy.parameter_name,
                                        **kill_env,
                                        "REVIEWERS": ",".join(config.reviewer_ids),
-                                       "REVIEWER_EMAILS": json.dumps({r.id: r.email for r in config.reviewers})})
+                                       "REVIEWER_EMAILS": json.dumps({r.id: r.email for r in config.reviewers}),
+                                       "REVIEWER_PRINCIPALS": json.dumps({r.id: list(r.principals)
+                                                                          for r in config.reviewers if r.principals}),
+                                       "SUBMIT_AUTHENTICATED_ONLY": str(config.authenticated_submitter_only).lower()})
         review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
                             description="Review page and decisions", environment={**audit_env, **store_env, **link_env})
         self.api = ReviewApi(self, "ReviewApi", handler=review_fn, retain_logs=prod)
@@ -122,6 +126,9 @@ class ApprovalGate(Construct):
                 iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=executors))
         for fn in (dispatcher, reconciler):
             self.workflow.state_machine.grant_task_response(fn)
+        self.submit_api = SubmitApi(self, "SubmitApi", state_machine=self.workflow.state_machine, retain_logs=prod)
+        # API Gateway logging needs the account's CloudWatch role, which the review API sets
+        self.submit_api.api.deployment_stage.node.add_dependency(self.api.api.node.find_child("Account"))
 
         self.dead_letters = sqs.Queue(self, "DispatchDeadLetters", encryption=sqs.QueueEncryption.KMS,
                                       encryption_master_key=self.data_key, enforce_ssl=True,

@@ -35,6 +35,7 @@ class ConfigError(ValueError):
 class Reviewer:
     id: str
     email: str
+    principals: tuple[str, ...] = ()   # IAM principal ARNs (or patterns) that are this person, for separation of duties
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Config:
     dispatcher_timeout_seconds: int = 30       # the dispatcher's Lambda timeout; a claim is stale after it + margin
     reconcile_minutes: int = 1                 # how often the reconciler finishes undispatched decisions
     verdict_destinations: tuple[dict[str, str], ...] = ()   # pipelines told when an execution ends
+    authenticated_submitter_only: bool = False   # refuse direct StartExecution input (default: on in prod)
 
     @property
     def is_production(self) -> bool:
@@ -117,7 +119,8 @@ class Config:
             raise ConfigError("context reconcile_minutes: 1 to 60")
         return cls(stage, reviewers, policy, retention, lock_mode, base_url,
                    _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates, sweep,
-                   dispatcher_timeout, reconcile, _destinations(value("verdict_destinations", [])))
+                   dispatcher_timeout, reconcile, _destinations(value("verdict_destinations", [])),
+                   _bool(value("authenticated_submitter_only", stage == "prod"), "authenticated_submitter_only"))
 
 
 def _int(raw: Any, key: str) -> int:
@@ -127,14 +130,27 @@ def _int(raw: Any, key: str) -> int:
         raise ConfigError(f"context {key}: must be an integer, got {raw!r}") from None
 
 
+def _bool(raw: Any, key: str) -> bool:
+    if isinstance(raw, bool) or str(raw).lower() in ("true", "false"):
+        return raw if isinstance(raw, bool) else str(raw).lower() == "true"
+    raise ConfigError(f"context {key}: must be true or false, got {raw!r}")
+
+
+_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@/*-]+$")
+
+
 def _reviewer(raw: Any) -> Reviewer:
-    if not isinstance(raw, dict) or set(raw) != {"id", "email"}:
-        raise ConfigError(f"context reviewers: each entry needs exactly id and email, got {raw!r}")
+    if not isinstance(raw, dict) or not {"id", "email"} <= set(raw) or set(raw) - {"id", "email", "principals"}:
+        raise ConfigError(f"context reviewers: each entry needs id and email (and optionally principals), got {raw!r}")
     if not _REVIEWER_ID.match(str(raw["id"])):
         raise ConfigError(f"context reviewers: id {raw['id']!r} must match {_REVIEWER_ID.pattern}")
     if not _EMAIL.match(str(raw["email"])):
         raise ConfigError(f"context reviewers: {raw['email']!r} is not an email address")
-    return Reviewer(str(raw["id"]), str(raw["email"]))
+    principals = raw.get("principals", [])
+    if not isinstance(principals, list) or not all(isinstance(p, str) and _PRINCIPAL.match(p) for p in principals):
+        raise ConfigError(f"context reviewers: {raw['id']}'s principals must be IAM or STS ARNs (patterns with * "
+                          f"allowed), such as arn:aws:sts::123456789012:assumed-role/alice/*; got {principals!r}")
+    return Reviewer(str(raw["id"]), str(raw["email"]), tuple(principals))
 
 
 def _destinations(raw: Any) -> tuple[dict[str, str], ...]:

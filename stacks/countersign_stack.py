@@ -16,6 +16,7 @@ class CountersignStack(Stack):
         outputs = {
             "StateMachineArn": self.gate.workflow.state_machine.state_machine_arn,
             "ReviewApiUrl": self.gate.api.url,
+            "SubmitApiUrl": self.gate.submit_api.url,
             "AuditBucketName": self.gate.audit.bucket.bucket_name,
             "ReviewsTableName": self.gate.reviews.table.table_name,
             "ReviewTopicArn": self.gate.notifications.topic.topic_arn,

@@ -54,6 +54,16 @@ def acknowledge(stack: Stack) -> None:
     _ack(api, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
               "AmazonAPIGatewayPushToCloudWatchLogs]",
          "API Gateway's account-level logging role uses AWS's managed policy by design.")
+    submit = gate.submit_api.api
+    _ack(submit, "AwsSolutions-COG4",
+         "The submit path is IAM-authorised (SigV4): API Gateway verifies the signature and stamps the caller's "
+         "IAM principal into the execution input, which separation of duties needs; a Cognito token would not.")
+    _ack(submit, "AwsSolutions-APIG3",
+         "IAM-authorised and stage-throttled; the body is validated by the workflow's Prepare step (JSON Schema "
+         "2020-12, which API Gateway models do not speak). Attach a WAF web ACL if your organisation requires one.")
+    _ack(submit, "AwsSolutions-APIG2",
+         "The body is validated by Prepare against the proposal schema (JSON Schema 2020-12, beyond API Gateway "
+         "models' draft 4); a refusal is audited there. Request parameters are validated by the stage.")
     _ack(gate.reminder_sweep, "Serverless-EventBusDLQ",
          "The reminder sweep is idempotent and runs every few minutes: a failed run is redone by the next one "
          "(reminders still due stay in the index), so no event is lost.")

@@ -20,22 +20,30 @@ ACCESS_LOG_FIELDS = {
 }
 
 
+def logged_rest_api(scope: Construct, *, description: str, stage_name: str, rate_limit: int, burst_limit: int,
+                    retain_logs: bool, cloud_watch_role: bool = True) -> apigw.RestApi:
+    """A regional REST API with JSON access logs (no query strings, no bodies), X-Ray, metrics,
+    error logging and stage throttling: the shape both Countersign APIs share."""
+    access_logs = logs.LogGroup(scope, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR,
+                                removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY)
+    return apigw.RestApi(
+        scope, "Api", description=description,
+        endpoint_types=[apigw.EndpointType.REGIONAL], cloud_watch_role=cloud_watch_role,
+        cloud_watch_role_removal_policy=RemovalPolicy.DESTROY if cloud_watch_role else None,
+        deploy_options=apigw.StageOptions(
+            stage_name=stage_name, tracing_enabled=True, metrics_enabled=True,
+            logging_level=apigw.MethodLoggingLevel.ERROR, data_trace_enabled=False,
+            throttling_rate_limit=rate_limit, throttling_burst_limit=burst_limit,
+            access_log_destination=apigw.LogGroupLogDestination(access_logs),
+            access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS))))
+
+
 class ReviewApi(Construct):
     def __init__(self, scope: Construct, cid: str, *, handler: lambda_.IFunction, rate_limit: int = 20,
                  burst_limit: int = 40, retain_logs: bool = False) -> None:
         super().__init__(scope, cid)
-        access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR,
-                                    removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY)
-        self.api = apigw.RestApi(
-            self, "Api", description="Countersign review links",
-            endpoint_types=[apigw.EndpointType.REGIONAL], cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
-            deploy_options=apigw.StageOptions(
-                stage_name="review", tracing_enabled=True, metrics_enabled=True,
-                logging_level=apigw.MethodLoggingLevel.ERROR, data_trace_enabled=False,
-                throttling_rate_limit=rate_limit, throttling_burst_limit=burst_limit,
-                access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS))))
+        self.api = logged_rest_api(self, description="Countersign review links", stage_name="review",
+                                   rate_limit=rate_limit, burst_limit=burst_limit, retain_logs=retain_logs)
         integration = apigw.LambdaIntegration(handler)
         validator = self.api.add_request_validator("Validator", validate_request_parameters=True,
                                                    validate_request_body=True)

@@ -16,7 +16,8 @@ EXECUTOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 TEST_CONTEXT = {
     "stage": "test",
     "reviewers": [{"id": "alice", "email": "alice@example.com"}, {"id": "bob", "email": "bob@example.com"},
-                  {"id": "carol", "email": "carol@example.com"}],
+                  {"id": "carol", "email": "carol@example.com",
+                   "principals": ["arn:aws:iam::123456789012:user/carol-*"]}],   # carol's IAM users, for SoD
     "policy": {
         "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600, "risk": "medium",
                     "reversible": True},

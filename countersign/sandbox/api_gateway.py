@@ -1,6 +1,9 @@
 """API Gateway in front of the sandbox: routes come from the template's own
-``AWS::ApiGateway::Method`` resources, and each request becomes a REST API proxy event for the
-Lambda the method integrates with, invoked through moto like API Gateway would."""
+``AWS::ApiGateway::Method`` resources. A request to a Lambda proxy method becomes a REST API proxy
+event for that Lambda, invoked through moto like API Gateway would. A request to the submit path
+(an ``AWS`` service integration, IAM-authorised) has the template's own VTL request template
+rendered (airspeed, the Velocity engine), with the caller's identity taken from the access key in
+its SigV4 ``Authorization`` header, and the rendered ``StartExecution`` request sent to moto."""
 from __future__ import annotations
 
 import base64
@@ -20,8 +23,10 @@ from .deploy import Deployment
 class Route:
     method: str
     resource: str                 # e.g. /reviews/{review_id}
-    function: str                 # physical function name
+    function: str | None          # physical function name (a Lambda proxy method)
     required_query: tuple[str, ...]
+    start_template: str | None = None   # the VTL request template of a StartExecution integration
+    iam: bool = False                   # AuthorizationType AWS_IAM: a SigV4-signed request is required
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method != self.method:
@@ -49,13 +54,28 @@ def routes(deployment: Deployment) -> list[Route]:
 
     found = []
     for props in (r["Properties"] for r in res.values() if r["Type"] == "AWS::ApiGateway::Method"):
-        uri = json.dumps(props["Integration"]["Uri"])
-        function = next(deployment.resources[logical] for logical, r in res.items()
-                        if r["Type"] == "AWS::Lambda::Function" and f'"{logical}"' in uri)
         required = tuple(k.rsplit(".", 1)[1] for k, v in props.get("RequestParameters", {}).items()
                          if v and k.startswith("method.request.querystring."))
-        found.append(Route(props["HttpMethod"], path_of(props["ResourceId"]), function, required))
+        iam = props.get("AuthorizationType") == "AWS_IAM"
+        uri = json.dumps(props["Integration"]["Uri"])
+        if props["Integration"]["Type"] == "AWS" and ":states:action/StartExecution" in uri:
+            template = _resolve(props["Integration"]["RequestTemplates"]["application/json"], deployment)
+            found.append(Route(props["HttpMethod"], path_of(props["ResourceId"]), None, required, template, iam))
+            continue
+        function = next(deployment.resources[logical] for logical, r in res.items()
+                        if r["Type"] == "AWS::Lambda::Function" and f'"{logical}"' in uri)
+        found.append(Route(props["HttpMethod"], path_of(props["ResourceId"]), function, required, iam=iam))
     return found
+
+
+def _resolve(value: Any, deployment: Deployment) -> str:
+    """A request template's Fn::Join of text and Refs, with the deployed physical ids."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return deployment.resources[value["Ref"]]
+    separator, parts = value["Fn::Join"]
+    return separator.join(_resolve(part, deployment) for part in parts)
 
 
 def request(table: list[Route], method: str, path: str, query: dict[str, str] | None = None,
@@ -69,6 +89,8 @@ def request(table: list[Route], method: str, path: str, query: dict[str, str] | 
         if missing:
             return HttpResponse(400, {"Content-Type": "application/json"},
                                 json.dumps({"message": f"Missing required request parameters: [{', '.join(missing)}]"}))
+        if route.start_template is not None:
+            return start_execution(route, body, headers, source_ip)
         event = proxy_event(route, method, path, params, query, body, headers, source_ip)
         got = boto3.client("lambda").invoke(FunctionName=route.function, Payload=json.dumps(event))
         payload = json.loads(got["Payload"].read() or b"{}")
@@ -102,3 +124,54 @@ def proxy_event(route: Route, method: str, path: str, params: dict[str, str], qu
         },
         "body": body or None, "isBase64Encoded": False,
     }
+
+
+def _json(status: int, document: dict[str, Any]) -> HttpResponse:
+    return HttpResponse(status, {"Content-Type": "application/json"}, json.dumps(document))
+
+
+def start_execution(route: Route, body: str, headers: dict[str, str], source_ip: str) -> HttpResponse:
+    """What API Gateway does for the submit path: authenticate, render the request template with
+    the caller's identity, call StartExecution with the integration's role, relay the answer."""
+    import airspeed
+    import botocore.exceptions
+
+    header = {k.lower(): v for k, v in headers.items()}
+    signed = re.match(r"AWS4-HMAC-SHA256 Credential=([^/,\s]+)/", header.get("authorization", ""))
+    if route.iam and not signed:
+        return _json(403, {"message": "Missing Authentication Token"})
+    if not header.get("content-type", "").startswith("application/json"):
+        return _json(415, {"message": "Unsupported Media Type"})     # passthrough behaviour NEVER
+    caller = boto3.client("sts", aws_access_key_id=signed[1], aws_secret_access_key="verified-by-api-gateway"
+                          ).get_caller_identity()["Arn"]            # moto: the IAM user owning the key
+    context = {"input": _Input(body, header), "util": _Util(),
+               "context": {"identity": {"userArn": caller, "sourceIp": source_ip}, "requestId": str(uuid.uuid4())}}
+    try:
+        call = json.loads(airspeed.Template(route.start_template).merge(context))
+        started = boto3.client("stepfunctions").start_execution(**call)
+    except json.JSONDecodeError:
+        return _json(400, {"__type": "SerializationException", "message": "the rendered request is not JSON"})
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response["Error"]
+        return _json(400, {"__type": error.get("Code"), "message": error.get("Message")})
+    return _json(200, {"executionArn": started["executionArn"], "startDate": started["startDate"].timestamp()})
+
+
+class _Input:
+    """``$input`` of a VTL request template (the parts the submit path uses)."""
+
+    def __init__(self, body: str, headers: dict[str, str]) -> None:
+        self.body, self._headers = body, headers
+
+    def params(self, name: str) -> str:
+        return self._headers.get(name.lower(), "")
+
+
+class _Util:
+    """``$util``: base64Encode and escapeJavaScript as API Gateway defines them."""
+
+    def base64Encode(self, text: str) -> str:  # noqa: N802 (VTL's name)
+        return base64.b64encode(text.encode()).decode()
+
+    def escapeJavaScript(self, text: str) -> str:  # noqa: N802
+        return json.dumps(text)[1:-1].replace("'", "\\'")

@@ -48,7 +48,7 @@ class Harness:
     def deploy(cls, synthesized, review_base_url: str = "http://127.0.0.1:8000") -> "Harness":
         moto_patches.apply()
         lambda_runtime.reset()
-        deployment = deploy(synthesized.template, synthesized.outdir)
+        deployment = deploy(synthesized.template, synthesized.outdir, api_url=review_base_url.rstrip("/") + "/")
         for logical, res in deployment.template["Resources"].items():
             env = res.get("Properties", {}).get("Environment", {}).get("Variables", {})
             if res["Type"] == "AWS::Lambda::Function" and "REVIEW_BASE_URL" in env:

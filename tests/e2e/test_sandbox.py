@@ -41,6 +41,7 @@ def test_a_reviewer_approves_in_the_browser_and_the_pipeline_gets_exit_0(sandbox
     verdict = json.loads(out)
     assert verdict["outcome"] == "approved" and verdict["reviewers"][0]["id"] == "alice"
     assert verdict["final_action"]["summary"] == f"Refund case {marker}"
+    assert verdict["submitted_by"] == "arn:aws:sts::123456789012:user/moto"   # stamped by the submit path
 
 
 def test_a_rejection_exits_2(sandbox, tmp_path):

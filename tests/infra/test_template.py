@@ -152,18 +152,42 @@ def test_notifications_are_encrypted_tls_only_and_filtered_per_reviewer(template
     assert all(s["Protocol"] == "email" and "RedrivePolicy" in s for s in subs)
 
 
-def test_review_api_has_access_logs_without_query_strings_and_throttling(template):
-    stage = only(template, "AWS::ApiGateway::Stage")
-    assert stage["TracingEnabled"] is True
-    log_format = json.loads(stage["AccessLogSetting"]["Format"])
-    assert log_format["resource"] == "$context.resourcePath"
-    assert "querystring" not in stage["AccessLogSetting"]["Format"].lower()
-    assert "$context.path" not in stage["AccessLogSetting"]["Format"]
-    [settings] = stage["MethodSettings"]
-    assert settings["ThrottlingRateLimit"] == 20 and settings["ThrottlingBurstLimit"] == 40
-    assert settings["DataTraceEnabled"] is False
-    methods = {m["Properties"]["HttpMethod"] for m in resources(template, "AWS::ApiGateway::Method").values()}
-    assert methods == {"GET", "HEAD", "POST"}
+def test_both_apis_have_access_logs_without_query_strings_and_throttling(template):
+    stages = resources(template, "AWS::ApiGateway::Stage")
+    assert sorted(s["Properties"]["StageName"] for s in stages.values()) == ["review", "v1"]
+    for stage in (s["Properties"] for s in stages.values()):
+        assert stage["TracingEnabled"] is True
+        log_format = json.loads(stage["AccessLogSetting"]["Format"])
+        assert log_format["resource"] == "$context.resourcePath"
+        assert "querystring" not in stage["AccessLogSetting"]["Format"].lower()
+        assert "$context.path" not in stage["AccessLogSetting"]["Format"]
+        [settings] = stage["MethodSettings"]
+        assert settings["ThrottlingRateLimit"] == 20 and settings["ThrottlingBurstLimit"] == 40
+        assert settings["DataTraceEnabled"] is False
+    methods = sorted((m["Properties"]["HttpMethod"], m["Properties"]["AuthorizationType"])
+                     for m in resources(template, "AWS::ApiGateway::Method").values())
+    assert methods == [("GET", "NONE"), ("HEAD", "NONE"), ("POST", "AWS_IAM"), ("POST", "NONE")]
+
+
+def test_the_submit_path_is_iam_authorised_starts_the_gate_with_no_lambda_and_stamps_the_caller(template):
+    [submit] = [m["Properties"] for m in resources(template, "AWS::ApiGateway::Method").values()
+                if m["Properties"]["AuthorizationType"] == "AWS_IAM"]
+    integration = submit["Integration"]
+    assert integration["Type"] == "AWS" and integration["PassthroughBehavior"] == "NEVER"
+    assert ":states:action/StartExecution" in json.dumps(integration["Uri"])
+    rendered = json.dumps(integration["RequestTemplates"]["application/json"])
+    assert "$context.identity.userArn" in rendered and "$util.base64Encode($input.body)" in rendered
+    assert "Idempotency-Key" in rendered
+    role = integration["Credentials"]["Fn::GetAtt"][0]
+    [policy] = [p["Properties"]["PolicyDocument"]["Statement"] for p in resources(template, "AWS::IAM::Policy").values()
+                if p["Properties"]["Roles"] == [{"Ref": role}]]
+    assert [s["Action"] for s in policy] == ["states:StartExecution"]   # start the gate, nothing else
+    starters = [p for p in resources(template, "AWS::IAM::Policy").values() if "states:StartExecution" in json.dumps(p)]
+    assert len(starters) == 1                           # no other role in the stack may start executions
+    prepare = next(f["Properties"]["Environment"]["Variables"] for f in resources(template, "AWS::Lambda::Function").values()
+                   if f["Properties"]["Handler"] == "lambdas.prepare.handler")
+    assert json.loads(prepare["REVIEWER_PRINCIPALS"]) == {"carol": ["arn:aws:iam::123456789012:user/carol-*"]}
+    assert prepare["SUBMIT_AUTHENTICATED_ONLY"] == "false"          # on by default in stage prod
 
 
 def test_audit_bucket_is_write_once_versioned_encrypted_and_logged_elsewhere(template):

@@ -60,9 +60,12 @@ def test_duplicate_reviewer_ids_are_refused():
     ({"id": "alice", "email": "not-an-email"}, "'not-an-email' is not an email address"),
     ({"id": "alice", "email": "a b@example.com"}, "is not an email address"),
     ({"id": "Alice", "email": "a@example.com"}, "id 'Alice' must match"),
-    ({"id": "alice"}, "each entry needs exactly id and email"),
-    ({"id": "alice", "email": "a@example.com", "admin": True}, "each entry needs exactly id and email"),
-    ("alice@example.com", "each entry needs exactly id and email"),
+    ({"id": "alice"}, "each entry needs id and email (and optionally principals)"),
+    ({"id": "alice", "email": "a@example.com", "admin": True}, "each entry needs id and email (and optionally principals)"),
+    ("alice@example.com", "each entry needs id and email (and optionally principals)"),
+    ({"id": "alice", "email": "a@example.com", "principals": ["alice"]}, "alice's principals must be IAM or STS ARNs"),
+    ({"id": "alice", "email": "a@example.com", "principals": "arn:aws:iam::123456789012:user/alice"},
+     "alice's principals must be IAM or STS ARNs"),
 ])
 def test_bad_reviewer_entries_are_refused(entry, fragment):
     message = refusal(reviewers=[entry])
@@ -150,3 +153,19 @@ def test_tiers_count_against_the_checkpoint_budget():
     assert refusal(policy=tiered, max_human_gates=1) == (
         "context policy: action type 'deploy.production' asks 2 tiers of reviewers in turn, over the checkpoint "
         "budget of 1 human gate(s) per path (max_human_gates); use fewer tiers or raise the budget")
+
+
+def test_production_takes_proposals_only_through_the_authenticated_submit_path_by_default():
+    prod = {"stage": "prod", "audit_lock_mode": "COMPLIANCE", "audit_retention_days": 2557}
+    assert config(**prod).authenticated_submitter_only is True
+    assert config(**prod, authenticated_submitter_only="false").authenticated_submitter_only is False
+    assert config().authenticated_submitter_only is False
+    assert refusal(authenticated_submitter_only="sometimes") == (
+        "context authenticated_submitter_only: must be true or false, got 'sometimes'")
+
+
+def test_reviewer_principals_are_kept_for_separation_of_duties():
+    reviewers = [{"id": "alice", "email": "a@example.com", "principals": [
+        "arn:aws:sts::123456789012:assumed-role/alice-admin/*", "arn:aws:iam::123456789012:user/alice"]}]
+    assert config(reviewers=reviewers).reviewers[0].principals == (
+        "arn:aws:sts::123456789012:assumed-role/alice-admin/*", "arn:aws:iam::123456789012:user/alice")
