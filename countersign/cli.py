@@ -48,15 +48,6 @@ def duration(text: str) -> float:
     return float(found[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found[2]]
 
 
-class Stopped(BaseException):
-    """SIGTERM, as KeyboardInterrupt is SIGINT: the CLI says how to come back before it exits.
-    (A BaseException, like KeyboardInterrupt, so botocore's handlers do not wrap it.)"""
-
-
-class OutOfTime(BaseException):
-    """--timeout passed: a wall-clock alarm, so no call, connect or read can outlast it."""
-
-
 class Following:
     """The execution this command started or follows, for the messages on the way out."""
     name: str | None = None
@@ -72,13 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("--timeout needs --wait (without --wait, submit returns at once and exits 5, pending)")
     Following.name = Following.arn = Following.reattach = None
     Following.started = False
-    previous = signal.signal(signal.SIGTERM, _raise(Stopped))
+    previous = signal.signal(signal.SIGTERM, follow.raising(follow.Stopped))
     try:
-        with _alarm(getattr(args, "timeout", None)):
+        with follow.wall_clock(getattr(args, "timeout", None)):
             return args.run(args)
     except (client.ClientError, retries.CallFailed) as exc:
         return _failed(args, str(exc))
-    except OutOfTime:
+    except follow.OutOfTime:
         if Following.name is None:
             return _failed(args, f"no answer from {args.endpoint or 'AWS'} within {args.timeout:g}s (--timeout); "
                                  "nothing was submitted")
@@ -89,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"still waiting after {args.timeout:g}s; the review stays open. Re-attach with: "
                   f"{Following.reattach}", markup=False)
         return client.EXIT_PENDING
-    except (KeyboardInterrupt, Stopped) as exc:
-        code = 143 if isinstance(exc, Stopped) else 130
+    except (KeyboardInterrupt, follow.Stopped) as exc:
+        code = 143 if isinstance(exc, follow.Stopped) else 130
         if Following.name is not None:
             _emit(args, {"outcome": "pending", "executionArn": Following.arn, "key": Following.name,
                          "status": "RUNNING", "interrupted": "SIGTERM" if code == 143 else "SIGINT"}, lambda d: None)
@@ -100,29 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         return code
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _raise(kind: type[Exception]):
-    def handler(signum, frame):
-        raise kind()
-    return handler
-
-
-class _alarm:
-    """Raise OutOfTime after ``seconds`` of wall-clock time, wherever the command is (None: never)."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds = seconds
-
-    def __enter__(self) -> None:
-        if self.seconds is not None:
-            self.previous = signal.signal(signal.SIGALRM, _raise(OutOfTime))
-            signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 0.001))
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.seconds is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
 
 
 def _failed(args, message: str) -> int:

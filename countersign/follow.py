@@ -3,11 +3,13 @@
 One ``GetExecutionHistory`` call per poll (newest events first) says both whether the execution
 has ended and what it waits on; ``DescribeExecution`` is called once, for the verdict. Polls back
 off from ``Pace.base`` to ``Pace.cap`` with jitter, and start fast again when the state changes.
+``wall_clock`` bounds a whole command (a SIGALRM alarm); ``Stopped`` is SIGTERM, raised.
 """
 from __future__ import annotations
 
 import json
 import random
+import signal
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -104,3 +106,36 @@ def wait(sfn: Any, arn: str, on_progress: Callable[[Progress], None], pace: Pace
                 on_heartbeat(now, clock() - started)
                 said = clock()
         sleep(pace.sleep_for(unchanged))
+
+
+class Stopped(BaseException):
+    """SIGTERM, as KeyboardInterrupt is SIGINT: the CLI says how to come back before it exits.
+    (A BaseException, like KeyboardInterrupt, so botocore's handlers do not wrap it.)"""
+
+
+class OutOfTime(BaseException):
+    """--timeout passed: a wall-clock alarm, so no call, connect or read can outlast it."""
+
+
+def raising(kind: type[BaseException]):
+    """A signal handler that raises ``kind`` wherever the program is."""
+    def handler(signum, frame):
+        raise kind()
+    return handler
+
+
+class wall_clock:
+    """Raise OutOfTime after ``seconds`` of wall-clock time, wherever the command is (None: never)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        if self.seconds is not None:
+            self.previous = signal.signal(signal.SIGALRM, raising(OutOfTime))
+            signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 0.001))
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.seconds is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
