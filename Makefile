@@ -29,6 +29,7 @@ deploy: $(STAMP)     ## deploy to the AWS account of your current credentials
 bench: $(STAMP)      ## print the benchmark figures recorded in the README
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/cost.py
+	$(BIN)/python bench/verify.py
 	@echo "(bench/sandbox.py measures the sandbox under load; it takes about 10 minutes)"
 
 clean:

@@ -23,10 +23,16 @@ class S3AuditStore:
         self.s3, self.bucket = s3, bucket
 
     def list_keys(self, prefix: str) -> list[str]:
-        keys: list[str] = []
+        return [item.key for item in self.list_objects(prefix)]
+
+    def list_objects(self, prefix: str) -> list[Any]:
+        """Keys with their LastModified (``digests.Listed``), for the digest's interval."""
+        from .digests import Listed
+
+        found: list[Any] = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            keys += [o["Key"] for o in page.get("Contents", [])]
-        return keys
+            found += [Listed(o["Key"], o["LastModified"]) for o in page.get("Contents", [])]
+        return found
 
     def get(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.markup import escape
 
-from . import client, follow, retries
+from . import audit_cli, client, follow, retries
 from .proposal import InvalidProposal, check, check_shape, execution_name
 
 # Human output only: never emoji codes, and every value that came from a proposal, a reviewer or an
@@ -152,6 +152,8 @@ def parser() -> argparse.ArgumentParser:
     redrive.add_argument("--json", action="store_true")
     _target_options(redrive)
     redrive.set_defaults(run=run_redrive)
+
+    audit_cli.add(sub, _target_options)
 
     local = sub.add_parser("local", help="run the whole stack on this machine (moto), in the foreground")
     local.add_argument("--port", type=int, default=8000, help="review pages and outbox (default 8000)")

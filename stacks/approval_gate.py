@@ -92,6 +92,14 @@ class ApprovalGate(Construct):
                              description="Audit decisions and resume the workflow", environment=outbox_env)
         reconciler = fns.add("Reconciler", "lambdas.reconciler.handler", timeout=120,
                              description="Finish decisions left undispatched", environment=outbox_env)
+        digest = fns.add("Digest", "lambdas.digest.handler", timeout=900,
+                         description="Sign the audit trail's stream heads into a digest",
+                         environment={**audit_env, "DIGEST_KEY_ID": self.audit.digest_key.key_arn})
+        self.audit.grant_digest(digest)
+        self.digest_sweep = events.Rule(
+            self, "DigestSweep", description="Countersign: write the signed audit digest",
+            schedule=events.Schedule.rate(Duration.minutes(config.audit_digest_minutes)),
+            targets=[targets.LambdaFunction(digest, retry_attempts=2)])
         self.reconcile_sweep = events.Rule(
             self, "ReconcileSweep", description="Countersign: finish decisions left undispatched",
             schedule=events.Schedule.rate(Duration.minutes(config.reconcile_minutes)),
@@ -143,7 +151,7 @@ class ApprovalGate(Construct):
                                           "status": {"S": lambda_.FilterRule.is_equal("DECIDED")}}}})]))
         self.functions = {"Prepare": prepare, "ReviewApi": review_fn, "RequestReview": request,
                           "Conclude": conclude, "Dispatcher": dispatcher, "Reminders": reminders,
-                          "Reconciler": reconciler}
+                          "Reconciler": reconciler, "Digest": digest}
         self.verdict_delivery = VerdictDelivery(self, "VerdictDelivery", state_machine=self.workflow.state_machine,
                                                 destinations=config.verdict_destinations) \
             if config.verdict_destinations else None

@@ -1,4 +1,5 @@
-"""The write-once audit trail: an S3 Object Lock bucket, its access-log bucket and its key."""
+"""The write-once audit trail: an S3 Object Lock bucket, its access-log bucket, its key, and the
+asymmetric key that signs its digests (only the digest function may sign with it)."""
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
@@ -28,6 +29,24 @@ class AuditTrail(Construct):
             bucket_key_enabled=True, enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             server_access_logs_bucket=self.access_logs, server_access_logs_prefix="audit/",
             removal_policy=RemovalPolicy.RETAIN)
+
+        # Signs the audit digests. Its key policy lets the account administer the key and read the
+        # public key, but not sign: only the digest function's role is allowed kms:Sign.
+        self.digest_key = kms.Key(
+            self, "DigestKey", key_spec=kms.KeySpec.ECC_NIST_P256, key_usage=kms.KeyUsage.SIGN_VERIFY,
+            description="Countersign audit digest signatures (ECDSA P-256)", removal_policy=RemovalPolicy.RETAIN,
+            policy=iam.PolicyDocument(statements=[iam.PolicyStatement(
+                sid="AdministerAndVerifyButNotSign", principals=[iam.AccountRootPrincipal()], resources=["*"],
+                actions=["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+                         "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
+                         "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:Verify"])]))
+
+    def grant_digest(self, digest_fn: iam.IGrantable) -> None:
+        """Read the trail, write digests, and sign them: the one principal the digest key trusts."""
+        self.grant_append(digest_fn)
+        self.digest_key.add_to_resource_policy(iam.PolicyStatement(
+            sid="OnlyTheDigestFunctionSigns", principals=[digest_fn.grant_principal], actions=["kms:Sign"],
+            resources=["*"]))
 
     def grant_append(self, grantee: iam.IGrantable) -> None:
         """Write and read records; never delete, overwrite retention or bypass governance."""

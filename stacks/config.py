@@ -53,6 +53,7 @@ class Config:
     reconcile_minutes: int = 1                 # how often the reconciler finishes undispatched decisions
     verdict_destinations: tuple[dict[str, str], ...] = ()   # pipelines told when an execution ends
     authenticated_submitter_only: bool = False   # refuse direct StartExecution input (default: on in prod)
+    audit_digest_minutes: int = 60               # how often the signed audit digest is written
 
     @property
     def is_production(self) -> bool:
@@ -120,7 +121,8 @@ class Config:
         return cls(stage, reviewers, policy, retention, lock_mode, base_url,
                    _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates, sweep,
                    dispatcher_timeout, reconcile, _destinations(value("verdict_destinations", [])),
-                   _bool(value("authenticated_submitter_only", stage == "prod"), "authenticated_submitter_only"))
+                   _bool(value("authenticated_submitter_only", stage == "prod"), "authenticated_submitter_only"),
+                   _digest_minutes(value("audit_digest_minutes", 60)))
 
 
 def _int(raw: Any, key: str) -> int:
@@ -128,6 +130,13 @@ def _int(raw: Any, key: str) -> int:
         return int(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"context {key}: must be an integer, got {raw!r}") from None
+
+
+def _digest_minutes(raw: Any) -> int:
+    minutes = _int(raw, "audit_digest_minutes")
+    if not 1 <= minutes <= 1440:
+        raise ConfigError("context audit_digest_minutes: 1 to 1440 (a digest at least once a day)")
+    return minutes
 
 
 def _bool(raw: Any, key: str) -> bool:

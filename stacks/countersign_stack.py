@@ -24,6 +24,8 @@ class CountersignStack(Stack):
             "KillSwitchParameterName": self.gate.kill_switch.parameter_name,
             "DeadLetterQueueUrl": self.gate.dead_letters.queue_url,
             "ReconcilerFunctionName": self.gate.functions["Reconciler"].function_name,
+            "DigestFunctionName": self.gate.functions["Digest"].function_name,
+            "DigestKeyArn": self.gate.audit.digest_key.key_arn,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

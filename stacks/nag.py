@@ -67,6 +67,9 @@ def acknowledge(stack: Stack) -> None:
     _ack(gate.reminder_sweep, "Serverless-EventBusDLQ",
          "The reminder sweep is idempotent and runs every few minutes: a failed run is redone by the next one "
          "(reminders still due stay in the index), so no event is lost.")
+    _ack(gate.digest_sweep, "Serverless-EventBusDLQ",
+         "Each digest covers everything since the previous one: a failed run is covered by the next, so no "
+         "stream head goes unsigned.")
     _ack(gate.reconcile_sweep, "Serverless-EventBusDLQ",
          "The reconciler is idempotent and runs every few minutes: a failed run is redone by the next one "
          "(undispatched decisions stay in the by-outbox index), so no decision is lost.")

@@ -221,7 +221,7 @@ def test_link_key_is_a_kms_hmac_key_and_data_keys_rotate(template):
 
 def test_lambdas_use_the_current_runtime_powertools_layer_tracing_and_explicit_limits(template):
     functions = [f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()]
-    assert len(functions) == 7
+    assert len(functions) == 8
     for fn in functions:
         assert fn["Runtime"] == "python3.14" and fn["MemorySize"] and fn["Timeout"]
         assert fn["TracingConfig"] == {"Mode": "Active"}
@@ -248,3 +248,20 @@ def test_outputs_let_clients_find_the_stack(template):
     assert set(template.find_outputs("*")) >= {"StateMachineArn", "ReviewApiUrl", "AuditBucketName",
                                                "ReviewsTableName", "ReviewTopicArn", "PolicyParameterName",
                                                "KillSwitchParameterName", "DeadLetterQueueUrl"}
+
+
+def test_only_the_digest_function_may_sign_digests_with_a_p256_key_on_a_schedule(template):
+    keys = resources(template, "AWS::KMS::Key")
+    [(logical, key)] = [(k, v["Properties"]) for k, v in keys.items() if v["Properties"].get("KeySpec") == "ECC_NIST_P256"]
+    assert key["KeyUsage"] == "SIGN_VERIFY"
+    statements = key["KeyPolicy"]["Statement"]
+    signers = [s for s in statements if "kms:Sign" in json.dumps(s["Action"]) or s["Action"] == "kms:*"]
+    assert len(signers) == 1 and "FunctionsDigestRole" in json.dumps(signers[0]["Principal"])
+    admin = next(s for s in statements if s.get("Sid") == "AdministerAndVerifyButNotSign")
+    assert "kms:Sign" not in admin["Action"] and "kms:*" not in admin["Action"]
+    digest = next(f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()
+                  if f["Properties"]["Handler"] == "lambdas.digest.handler")
+    assert digest["Environment"]["Variables"]["DIGEST_KEY_ID"] == {"Fn::GetAtt": [logical, "Arn"]}
+    rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+             if "DigestSweep" in json.dumps(r["Properties"]["Targets"]) or "Digest" in r["Properties"].get("Description", "")]
+    assert [r["ScheduleExpression"] for r in rules] == ["rate(1 hour)"]
