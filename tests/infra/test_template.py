@@ -262,6 +262,8 @@ def test_only_the_digest_function_may_sign_digests_with_a_p256_key_on_a_schedule
     digest = next(f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()
                   if f["Properties"]["Handler"] == "lambdas.digest.handler")
     assert digest["Environment"]["Variables"]["DIGEST_KEY_ID"] == {"Fn::GetAtt": [logical, "Arn"]}
+    fn_logical = next(k for k, f in resources(template, "AWS::Lambda::Function").items()
+                      if f["Properties"]["Handler"] == "lambdas.digest.handler")
     rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
-             if "DigestSweep" in json.dumps(r["Properties"]["Targets"]) or "Digest" in r["Properties"].get("Description", "")]
+             if fn_logical in json.dumps(r["Properties"].get("Targets", []))]
     assert [r["ScheduleExpression"] for r in rules] == ["rate(1 hour)"]
