@@ -18,6 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from .audit_query import AuditQueries
 from .audit_trail import AuditTrail
 from .config import Config
 from .functions import Functions
@@ -96,6 +97,7 @@ class ApprovalGate(Construct):
                          description="Sign the audit trail's stream heads into a digest",
                          environment={**audit_env, "DIGEST_KEY_ID": self.audit.digest_key.key_arn})
         self.audit.grant_digest(digest)
+        self.queries = AuditQueries(self, "AuditQueries", audit=self.audit, stage=config.stage, retain=prod)
         self.digest_sweep = events.Rule(
             self, "DigestSweep", description="Countersign: write the signed audit digest",
             schedule=events.Schedule.rate(Duration.minutes(config.audit_digest_minutes)),

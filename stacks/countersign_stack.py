@@ -26,6 +26,8 @@ class CountersignStack(Stack):
             "ReconcilerFunctionName": self.gate.functions["Reconciler"].function_name,
             "DigestFunctionName": self.gate.functions["Digest"].function_name,
             "DigestKeyArn": self.gate.audit.digest_key.key_arn,
+            "AuditDatabaseName": self.gate.queries.database_name,
+            "AuditWorkGroupName": self.gate.queries.workgroup.name,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

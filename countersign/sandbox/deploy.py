@@ -41,6 +41,10 @@ NOT_EMULATED = {
                               "throttling and access logging are asserted on the template",
     "AWS::ApiGateway::Account": "account-wide API Gateway logging role",
     "AWS::ApiGateway::RequestValidator": "required parameters are enforced by the sandbox's router",
+    "AWS::Glue::Database": "Athena does not run in the sandbox: the same SQL runs on DuckDB over an export",
+    "AWS::Glue::Table": "Athena does not run in the sandbox: the same SQL runs on DuckDB over an export",
+    "AWS::Athena::WorkGroup": "Athena does not run in the sandbox: the same SQL runs on DuckDB over an export",
+    "AWS::Athena::NamedQuery": "Athena does not run in the sandbox: the same SQL runs on DuckDB over an export",
 }
 HANDLED = DEPLOYED | PRECREATED | REAPPLIED | set(NOT_EMULATED)
 

@@ -267,3 +267,23 @@ def test_only_the_digest_function_may_sign_digests_with_a_p256_key_on_a_schedule
     rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
              if fn_logical in json.dumps(r["Properties"].get("Targets", []))]
     assert [r["ScheduleExpression"] for r in rules] == ["rate(1 hour)"]
+
+
+def test_athena_reads_the_trail_through_projected_tables_and_runs_the_shared_sql(template):
+    from countersign.audit_queries import QUERIES, RECORD_COLUMNS
+
+    tables = {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
+              for t in resources(template, "AWS::Glue::Table").values()}
+    assert sorted(tables) == ["records", "refusals"]
+    records = tables["records"]
+    assert records["Parameters"]["projection.enabled"] == "true"
+    assert records["Parameters"]["projection.day.format"] == "yyyy/MM/dd"
+    assert "/executions/${day}/" in json.dumps(records["Parameters"]["storage.location.template"])
+    assert records["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert [c["Name"] for c in records["StorageDescriptor"]["Columns"]] == list(RECORD_COLUMNS)
+    [workgroup] = [w["Properties"] for w in resources(template, "AWS::Athena::WorkGroup").values()]
+    config = workgroup["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
+    named = {q["Properties"]["QueryString"] for q in resources(template, "AWS::Athena::NamedQuery").values()}
+    assert named == {sql for _, sql in QUERIES.values()}      # the SQL the tests run on DuckDB, verbatim
