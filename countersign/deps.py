@@ -22,6 +22,7 @@ class Deps:
     principals: dict[str, list[str]] = field(default_factory=dict)   # reviewer id → IAM principal ARN patterns
     authenticated_only: bool = False   # refuse proposals that did not come through the authenticated submit path
     review_base_url: str = ""
+    evidence_hosts: tuple[str, ...] = ()   # hosts an AI-written evidence URL may link to on the review page
     clock: Callable[[], float] = time.time
     once: Callable[[str, Callable[[], Any]], None] = lambda key, effect: effect()   # side effects once per key
 

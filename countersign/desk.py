@@ -39,7 +39,7 @@ def show(review_id: str, token: str | None, deps: Deps, action_url: str, request
         _refuse(deps, request, 403, str(exc), {"review_id": review_id if valid_review_id(review_id) else None,
                                                "method": "GET"})
         return Reply(403, message_page(403, "This link does not open a review", str(exc)))
-    return Reply(200, review_page(review, grant.reviewer, token, action_url))
+    return Reply(200, review_page(review, grant.reviewer, token, action_url, deps.evidence_hosts))
 
 
 def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -> Reply:

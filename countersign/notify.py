@@ -1,7 +1,9 @@
 """The email a reviewer receives: plain text, bounded, with that reviewer's own signed link.
 
-The summary is AI-written: it is labelled as such, stripped of control characters and cut to
-length. The subject is reduced to printable ASCII, which SNS requires.
+The summary and the requester are AI-written: labelled as such, stripped of control characters,
+defanged (``inert.defang``: no URL, host or address a mail client would make a live link) and cut
+to length. The subject is reduced to printable ASCII, which SNS requires, and defanged too. The
+only live link in the email is the reviewer's own review link.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from .case import Case
+from .inert import defang
 
 # Control characters, line and paragraph separators: AI-written text must stay on its one line.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -26,7 +29,7 @@ def clip(text: str, limit: int, ellipsis: str = "…") -> str:
 
 
 def subject(case: Case, mode: str = "review") -> str:
-    ascii_only = "".join(c if 32 <= ord(c) < 127 else "?" for c in case.action["summary"])
+    ascii_only = "".join(c if 32 <= ord(c) < 127 else "?" for c in defang(case.action["summary"]))
     what = {"veto": "Veto window open", "signoff": "Sign-off needed", "reverse": "Executed, reversible"}.get(
         mode, "Review needed")
     return clip(f"[Countersign] {what}: {ascii_only}", 99, ellipsis="...")
@@ -45,10 +48,10 @@ def review_email(case: Case, reason: str, url: str, deadline: int, mode: str = "
             mode, "A proposed AI action is waiting for your decision."),
         "",
         f"Action type:  {case.action['type']}",
-        f"Summary (written by the AI, unverified): {clip(case.action['summary'], 500)}",
+        f"Summary (written by the AI, unverified; links disabled): {clip(defang(case.action['summary']), 500)}",
         f"Confidence:   {case.confidence:.2f}",
         f"Why you:      {reason}",
-        f"Requested by: {clip(str(case.proposal.get('requested_by', 'unknown')), 256)}",
+        f"Requested by: {clip(defang(case.proposal.get('requested_by', 'unknown')), 256)}",
         (f"Window ends:  {deadline_text(deadline)}" if veto else
          f"Decide by:    {deadline_text(deadline)} (no decision by then means the action is refused)"),
         "",

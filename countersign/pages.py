@@ -1,7 +1,9 @@
 """HTML pages for reviewers, rendered by Jinja2 with autoescaping always on.
 
-Proposal text is untrusted: it only ever reaches the page through autoescaped expressions, links
-are shown only for https URLs, and the page runs no script at all (see ``SECURITY_HEADERS``).
+Proposal text is untrusted: it only ever reaches the page through autoescaped expressions, with
+hidden and direction-changing characters made visible (``inert.visible``); an evidence URL is a
+link only for https on a host of the deployment's ``evidence_hosts`` allow-list, otherwise plain
+text marked unverified; and the page runs no script at all (see ``SECURITY_HEADERS``).
 """
 from __future__ import annotations
 
@@ -28,14 +30,18 @@ SECURITY_HEADERS = {
 def _env():
     from jinja2 import Environment, FileSystemLoader
 
-    return Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                       autoescape=True)
+    from .inert import host_of, visible
+
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
+    env.filters.update(visible=visible, host=host_of)
+    return env
 
 
-def review_page(review: Review, reviewer: str, token: str, action_url: str) -> str:
+def review_page(review: Review, reviewer: str, token: str, action_url: str,
+                evidence_hosts: tuple[str, ...] = ()) -> str:
     case = review.case
     return _env().get_template("review.html.j2").render(
-        review=review, reviewer=reviewer, token=token, action_url=action_url,
+        review=review, reviewer=reviewer, token=token, action_url=action_url, evidence_hosts=evidence_hosts,
         action=case.action, proposal={"reversible": None, **case.proposal}, confidence=case.confidence,
         facts=case.facts, executed=case.executed,
         deadline=deadline_text(review.deadline),

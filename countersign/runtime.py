@@ -2,7 +2,7 @@
 
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
 REVIEWERS (comma-separated ids), REVIEWER_EMAILS (JSON: id → email), REVIEWER_PRINCIPALS (JSON: id →
-IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL. Only the clients a handler asks for are made.
+IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS (JSON list). Only the clients a handler asks for are made.
 """
 from __future__ import annotations
 
@@ -99,5 +99,6 @@ def build_deps(*needs: str) -> Deps:
         principals=json.loads(env.get("REVIEWER_PRINCIPALS") or "{}"),
         authenticated_only=env.get("SUBMIT_AUTHENTICATED_ONLY", "false") == "true",
         review_base_url=env.get("REVIEW_BASE_URL", ""),
+        evidence_hosts=tuple(json.loads(env.get("EVIDENCE_HOSTS") or "[]")),
         **extra,
     )

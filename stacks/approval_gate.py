@@ -72,7 +72,9 @@ class ApprovalGate(Construct):
                                                                           for r in config.reviewers if r.principals}),
                                        "SUBMIT_AUTHENTICATED_ONLY": str(config.authenticated_submitter_only).lower()})
         review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
-                            description="Review page and decisions", environment={**audit_env, **store_env, **link_env})
+                            description="Review page and decisions",
+                            environment={**audit_env, **store_env, **link_env,
+                                         "EVIDENCE_HOSTS": json.dumps(list(config.evidence_hosts))})
         self.api = ReviewApi(self, "ReviewApi", handler=review_fn, retain_logs=prod)
         notify_env = {**audit_env, **store_env, **link_env, "TOPIC_ARN": self.notifications.topic.topic_arn,
                       "REVIEW_BASE_URL": config.review_base_url or self.api.url}   # whoever emails review links

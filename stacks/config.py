@@ -54,6 +54,7 @@ class Config:
     verdict_destinations: tuple[dict[str, str], ...] = ()   # pipelines told when an execution ends
     authenticated_submitter_only: bool = False   # refuse direct StartExecution input (default: on in prod)
     audit_digest_minutes: int = 60               # how often the signed audit digest is written
+    evidence_hosts: tuple[str, ...] = ()         # hosts whose https evidence URLs the review page may link
 
     @property
     def is_production(self) -> bool:
@@ -122,7 +123,7 @@ class Config:
                    _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates, sweep,
                    dispatcher_timeout, reconcile, _destinations(value("verdict_destinations", [])),
                    _bool(value("authenticated_submitter_only", stage == "prod"), "authenticated_submitter_only"),
-                   _digest_minutes(value("audit_digest_minutes", 60)))
+                   _digest_minutes(value("audit_digest_minutes", 60)), _hosts(value("evidence_hosts", [])))
 
 
 def _int(raw: Any, key: str) -> int:
@@ -130,6 +131,16 @@ def _int(raw: Any, key: str) -> int:
         return int(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"context {key}: must be an integer, got {raw!r}") from None
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _hosts(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(h, str) and _HOSTNAME.match(h) for h in raw):
+        raise ConfigError(f"context evidence_hosts: a list of lowercase host names (e.g. \"shop.example.com\"), "
+                          f"got {raw!r}")
+    return tuple(raw)
 
 
 def _digest_minutes(raw: Any) -> int:

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 EXECUTOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 TEST_CONTEXT = {
     "stage": "test",
+    "evidence_hosts": ["shop.example"],      # the sample proposal's evidence links there
     "reviewers": [{"id": "alice", "email": "alice@example.com"}, {"id": "bob", "email": "bob@example.com"},
                   {"id": "carol", "email": "carol@example.com",
                    "principals": ["arn:aws:iam::123456789012:user/carol-*"]}],   # carol's IAM users, for SoD

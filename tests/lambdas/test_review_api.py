@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from countersign import links
-from tests.helpers import decide, decision_url, form_token, proposal, review_link, unique
+from tests.helpers import decide, decision_url, form_token, proposal, review_id_of, review_link, unique
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +155,21 @@ def test_ai_written_text_is_escaped_on_the_page(stack):
     page = stack.http("GET", review_link(stack, arn)).body
     assert "<script>alert" not in page and "&lt;script&gt;alert(" in page
     assert "<img" not in page and "<a href='javascript" not in page and "&lt;/pre&gt;" in page
+
+
+def test_ai_written_links_are_inert_in_the_email_and_on_the_page_unless_their_host_is_allowed(stack):
+    lure = proposal(action={"type": "refund.issue", "summary": "APPROVE HERE: https://evil.example/approve \u202egnp.exe",
+                            "parameters": {"customer_id": "1", "amount": 1, "currency": "USD"}},
+                    evidence=[{"label": "order", "value": "5531", "url": "https://shop.example/orders/5531"},
+                              {"label": "proof", "value": "see", "url": "https://evil.example/approve"}])
+    arn = stack.start(lure, unique("lure"))
+    email = stack.wait_for_email("alice", review_id_of(stack, arn))
+    assert "https://evil.example" not in email.body and "hxxps[://]evil[.]example/approve [U+202E]gnp[.]exe" in email.body
+    assert email.links == [review_link(stack, arn)]                         # the only live link: the review's own
+    page = stack.http("GET", email.links[0]).body
+    assert '<a href="https://shop.example/orders/5531"' in page              # on this deployment's evidence_hosts
+    assert 'href="https://evil.example' not in page and '<span class="unverified">https://evil.example/approve</span>' in page
+    assert "APPROVE HERE: https://evil.example/approve [U+202E]gnp.exe" in page   # visible, but not a link
 
 
 def test_the_by_reviewer_index_lists_pending_reviews_until_they_are_decided(stack):

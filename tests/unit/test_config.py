@@ -169,3 +169,10 @@ def test_reviewer_principals_are_kept_for_separation_of_duties():
         "arn:aws:sts::123456789012:assumed-role/alice-admin/*", "arn:aws:iam::123456789012:user/alice"]}]
     assert config(reviewers=reviewers).reviewers[0].principals == (
         "arn:aws:sts::123456789012:assumed-role/alice-admin/*", "arn:aws:iam::123456789012:user/alice")
+
+
+def test_evidence_hosts_are_host_names():
+    assert config(evidence_hosts=["shop.example.com", "docs.example"]).evidence_hosts == ("shop.example.com",
+                                                                                           "docs.example")
+    for bad in (["https://shop.example.com"], ["Shop.Example"], "shop.example.com", ["shop"]):
+        assert refusal(evidence_hosts=bad).startswith("context evidence_hosts: a list of lowercase host names")

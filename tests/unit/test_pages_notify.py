@@ -51,15 +51,27 @@ def test_token_is_escaped_in_the_form():
     assert "<script" not in html and 'value="&#34;&gt;&lt;script&gt;' in html
 
 
-def test_evidence_links_only_for_https():
-    html = page(evidence=[
-        {"label": "order", "value": "5531", "url": "https://shop.example/orders/5531"},
-        {"label": "trap", "value": "click", "url": "javascript:alert(1)"},
-        {"label": "plain", "value": "http", "url": "http://shop.example/x"},
-    ])
+def test_evidence_links_only_for_https_on_the_deployments_evidence_hosts():
+    evidence = [{"label": "order", "value": "5531", "url": "https://shop.example/orders/5531"},
+                {"label": "trap", "value": "click", "url": "javascript:alert(1)"},
+                {"label": "plain", "value": "http", "url": "http://shop.example/x"},
+                {"label": "lure", "value": "approve", "url": "https://evil.example/approve"}]
+    review = make_review(make_case(refund(evidence=evidence)))
+    html = review_page(review, "alice", "tok", "/decision", evidence_hosts=("shop.example",))
     assert '<a href="https://shop.example/orders/5531" rel="noopener noreferrer nofollow"' in html
     assert "javascript:" not in html and "http://shop.example" not in html
     assert "<strong>trap</strong>: click" in html and "<strong>plain</strong>: http" in html
+    assert 'href="https://evil.example' not in html                         # not on the list: text only
+    assert '<span class="unverified">https://evil.example/approve</span> <span class="note">(unverified link, ' \
+           "not opened: its host is not on this deployment's evidence list)</span>" in html
+    nothing_allowed = review_page(review, "alice", "tok", "/decision")
+    assert "<a href" not in nothing_allowed.split("<h2>Evidence</h2>", 1)[1].split("</ul>", 1)[0]
+
+
+def test_hidden_and_direction_changing_characters_are_made_visible_on_the_page():
+    html = page(action=with_action(summary="Pay invoice_\u202efdp.exe\u200b now"), reasoning="ok\u2066x\u2069")
+    assert "Pay invoice_[U+202E]fdp.exe[U+200B] now" in html and "ok[U+2066]x[U+2069]" in html
+    assert "\u202e" not in html and "\u200b" not in html
 
 
 def test_decided_review_shows_the_outcome_and_no_form():
@@ -121,7 +133,7 @@ def test_email_carries_the_link_deadline_and_warnings():
     lines = email().splitlines()
     assert URL in lines
     assert "Decide by:    2026-11-24 10:00 UTC (no decision by then means the action is refused)" in lines
-    assert "Summary (written by the AI, unverified): Refund $420 to customer 1182" in lines
+    assert "Summary (written by the AI, unverified; links disabled): Refund $420 to customer 1182" in lines
     assert "Confidence:   0.72" in lines and "Why you:      confidence 0.72 is below the threshold" in lines
     assert "This link is yours alone; opening it changes nothing. Do not forward it." in lines
 
@@ -133,6 +145,20 @@ def test_email_strips_control_characters_and_bounds_text():
     summary_line = next(line for line in body.splitlines() if line.startswith("Summary"))
     assert summary_line.endswith("…") and len(summary_line.split(": ", 1)[1]) == 500
     assert "Requested by: ci  bot" in body
+
+
+def test_ai_written_links_hosts_and_addresses_never_reach_the_email_live():
+    body = email(action=with_action(summary="APPROVE HERE: https://evil.example/approve or www.evil.example, "
+                                            "mail ceo@evil.example, see 10.0.0.1 \u202efdp.exe"),
+                 requested_by="https://evil.example/me")
+    lines = body.splitlines()
+    assert [line for line in lines if "://" in line and "[://]" not in line] == [URL]   # the only live link
+    summary = next(line for line in lines if line.startswith("Summary"))
+    assert summary == ("Summary (written by the AI, unverified; links disabled): APPROVE HERE: "
+                       "hxxps[://]evil[.]example/approve or www[.]evil[.]example, mail ceo[@]evil[.]example, "
+                       "see 10[.]0[.]0[.]1 [U+202E]fdp[.]exe")
+    assert "Requested by: hxxps[://]evil[.]example/me" in lines
+    assert "evil.example" not in subject(make_case(refund(action=with_action(summary="Go to evil.example now"))))
 
 
 def test_summary_cannot_forge_lines_in_the_email():
