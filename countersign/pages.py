@@ -32,10 +32,11 @@ def _env():
                        autoescape=True)
 
 
-def review_page(review: Review, reviewer: str, token: str, action_url: str) -> str:
+def review_page(review: Review, reviewer: str, token: str, action_url: str, rendered: str = "") -> str:
+    """``rendered``: the signed stamp of when this page was rendered (``links.sign_rendered``)."""
     case = review.case
     return _env().get_template("review.html.j2").render(
-        review=review, reviewer=reviewer, token=token, action_url=action_url,
+        review=review, reviewer=reviewer, token=token, action_url=action_url, rendered=rendered,
         action=case.action, proposal={"reversible": None, **case.proposal}, confidence=case.confidence,
         facts=case.facts, executed=case.executed,
         deadline=deadline_text(review.deadline),

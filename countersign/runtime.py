@@ -2,7 +2,8 @@
 
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
 REVIEWERS (comma-separated ids), REVIEWER_EMAILS (JSON: id → email), REVIEWER_PRINCIPALS (JSON: id →
-IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL. Only the clients a handler asks for are made.
+IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, AUDIT_REVIEWER_IDENTITY (id|pseudonym;
+pseudonym also needs REVIEWS_TABLE, for the lookup). Only the clients a handler asks for are made.
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any, Callable
 
 import boto3
 
-from .aws import DynamoReviewStore, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
+from .aws import DynamoPseudonyms, DynamoReviewStore, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
 from .deps import Deps
+from .identity import check_mode
 
 
 def _policy_loader():
@@ -91,6 +93,11 @@ def build_deps(*needs: str) -> Deps:
         extra["load_policy"] = _policy_loader()
     if "policy" in needs or "kill_switch" in needs:
         extra["load_kill_switch"] = _kill_switch_loader()
+    identity = check_mode(env.get("AUDIT_REVIEWER_IDENTITY") or "id")
+    if identity == "pseudonym":
+        if not env.get("REVIEWS_TABLE"):
+            raise RuntimeError("AUDIT_REVIEWER_IDENTITY=pseudonym needs REVIEWS_TABLE for the pseudonym lookup")
+        extra["pseudonyms"] = DynamoPseudonyms(boto3.client("dynamodb"), env["REVIEWS_TABLE"])
     return Deps(
         audit=S3AuditStore(boto3.client("s3"), env["AUDIT_BUCKET"]),
         audit_bucket=env["AUDIT_BUCKET"],
@@ -99,5 +106,6 @@ def build_deps(*needs: str) -> Deps:
         principals=json.loads(env.get("REVIEWER_PRINCIPALS") or "{}"),
         authenticated_only=env.get("SUBMIT_AUTHENTICATED_ONLY", "false") == "true",
         review_base_url=env.get("REVIEW_BASE_URL", ""),
+        reviewer_identity=identity,
         **extra,
     )

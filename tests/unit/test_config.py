@@ -169,3 +169,10 @@ def test_reviewer_principals_are_kept_for_separation_of_duties():
         "arn:aws:sts::123456789012:assumed-role/alice-admin/*", "arn:aws:iam::123456789012:user/alice"]}]
     assert config(reviewers=reviewers).reviewers[0].principals == (
         "arn:aws:sts::123456789012:assumed-role/alice-admin/*", "arn:aws:iam::123456789012:user/alice")
+
+
+def test_the_reviewer_identity_context_key():
+    assert config().audit_reviewer_identity == "id"
+    assert config(audit_reviewer_identity="pseudonym").audit_reviewer_identity == "pseudonym"
+    assert refusal(audit_reviewer_identity="name") == \
+        "context audit_reviewer_identity: must be id or pseudonym, got 'name'"
