@@ -191,6 +191,32 @@ class DynamoReviewStore:
         return [i["review_id"]["S"] for i in got.get("Items", [])]
 
 
+class DynamoPseudonyms:
+    """The pseudonym lookup (``countersign.identity``): one item per pseudonym in the reviews table,
+    ``pk = PSEUDONYM#<pseudonym>``, ``sk = LOOKUP``, with no TTL. Deleting it (``forget``) is how an
+    erasure request is met: the locked records keep the pseudonym, and nothing maps it back. The
+    attribute is ``reviewer_id``, not ``reviewer``, so the item stays out of the by-reviewer index."""
+
+    def __init__(self, ddb, table: str) -> None:
+        self.ddb, self.table = ddb, table
+
+    @staticmethod
+    def _key(pseudonym: str) -> dict[str, Any]:
+        return {"pk": {"S": f"PSEUDONYM#{pseudonym}"}, "sk": {"S": "LOOKUP"}}
+
+    def remember(self, pseudonym: str, reviewer: str) -> None:
+        """Written for every case that names the reviewer (idempotent), so a lookup deleted while
+        the reviewer still acts is restored by their next case."""
+        self.ddb.put_item(TableName=self.table, Item={**self._key(pseudonym), "reviewer_id": {"S": reviewer}})
+
+    def resolve(self, pseudonym: str) -> str | None:
+        got = self.ddb.get_item(TableName=self.table, Key=self._key(pseudonym), ConsistentRead=True).get("Item")
+        return got["reviewer_id"]["S"] if got else None
+
+    def forget(self, pseudonym: str) -> None:
+        self.ddb.delete_item(TableName=self.table, Key=self._key(pseudonym))
+
+
 def review_from_item(item: dict[str, Any]) -> Review:
     """Also used for DynamoDB stream images, which have the same typed shape."""
     decision = item.get("decision_json", {}).get("S")

@@ -49,6 +49,7 @@ class Case:
     facts: dict[str, Any] = field(default_factory=dict)   # what the Choice state routes on
     tier: int = 0                                         # the escalation tier being asked
     executed: dict[str, Any] | None = None                # what the executor did (staged, or done first)
+    identities: dict[str, str] = field(default_factory=dict)   # reviewer id → pseudonym (pseudonym mode only)
 
     @property
     def current_tier(self) -> dict[str, Any]:
@@ -82,6 +83,7 @@ class Case:
             "current_tier": self.current_tier,
             "windows": {route: self.window(route) for route in GATE_ROUTES},   # the gates' timers read these
             **({"executed": self.executed} if self.executed else {}),
+            **({"identities": self.identities} if self.identities else {}),
         }
 
     @classmethod
@@ -96,6 +98,7 @@ class Case:
             facts=state.get("facts", {}),
             tier=int(state.get("current_tier", {}).get("index", 0)),
             executed=state.get("executed"),
+            identities=state.get("identities") or {},
         )
 
     @property
@@ -103,6 +106,18 @@ class Case:
         from .proposal import content_hash
 
         return content_hash(self.proposal)
+
+    def named(self, reviewer: str) -> str:
+        """How this case's audit records name a reviewer (see ``countersign.identity``)."""
+        from .identity import name
+
+        return name(reviewer, self.identities)
+
+    def record(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """``audit_fields`` plus an event's own fields, reviewers named as the case's records name them."""
+        from .identity import masked
+
+        return masked({**self.audit_fields(), **fields}, self.identities)
 
     def audit_fields(self) -> dict[str, Any]:
         """What every audit record of this case carries (Art. 12: what, how sure, which rules)."""

@@ -23,6 +23,8 @@ class Deps:
     authenticated_only: bool = False   # refuse proposals that did not come through the authenticated submit path
     review_base_url: str = ""
     evidence_hosts: tuple[str, ...] = ()   # hosts an AI-written evidence URL may link to on the review page
+    reviewer_identity: str = "id"      # how audit records name reviewers: id | pseudonym (read by Prepare)
+    pseudonyms: Any = None             # identity.PseudonymLookup: pseudonym → id, outside the locked bucket
     clock: Callable[[], float] = time.time
     once: Callable[[str, Callable[[], Any]], None] = lambda key, effect: effect()   # side effects once per key
 

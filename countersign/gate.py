@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from . import audit
+from . import audit, canonical
 from .case import Case, Execution
 from .deps import Deps
+from .identity import identities
 from .links import review_url, sign
 from .notify import review_email, subject
 from .policy import checked_document
@@ -50,12 +51,14 @@ def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
                    "submitted_by": submitted_by,   # the IAM principal, on the authenticated path only
                    "proposed_by": sorted(set(resolve_proposers(proposal.get("requested_by"), deps.directory))
                                          | set(submitters(submitted_by, deps.principals)))}
-    case = Case(proposal, rules, ex, ex.review_id(0), route="received", facts=route_facts)
+    involved = [r for tier in (rules.tiers or ({"reviewers": rules.reviewers},)) for r in tier["reviewers"]]
+    names = identities(deps.reviewer_identity, deps.mac, [*involved, *route_facts["proposed_by"]], deps.pseudonyms)
+    case = Case(proposal, rules, ex, ex.review_id(0), route="received", facts=route_facts, identities=names)
     route, reason = expected_route(case.confidence, rules, route_facts)
     event = "refused_request" if route == "halted" else "proposal_received"
-    audit.append(deps.audit, ex.audit_stream, event, {
-        **case.audit_fields(), "actor": "system:prepare", "proposal": proposal,
-        "expected_route": route, "route_reason": reason, "spot_check": sampled})
+    audit.append(deps.audit, ex.audit_stream, event, case.record({
+        "actor": "system:prepare", "proposal": proposal, "input_sha256": canonical.sha256(proposal),
+        "expected_route": route, "route_reason": reason, "spot_check": sampled}))
     return case.to_state()
 
 
@@ -79,10 +82,10 @@ def request_review(state: dict[str, Any], task_token: str, route: str, entered_a
                     mode=MODES[route], remind_at=deadline - lead if lead and deadline - lead > now else None)
     deps.reviews.create(review)
     notify_reviewers(review, deps)
-    record = audit.append(deps.audit, case.execution.audit_stream, "review_requested", {
-        **case.audit_fields(), "actor": "system:request", "reason": reason, "mode": review.mode,
+    record = audit.append(deps.audit, case.execution.audit_stream, "review_requested", case.record({
+        "actor": "system:request", "reason": reason, "mode": review.mode,
         "tier": tier["index"] + 1, "reviewers": list(review.reviewers), "deadline": deadline,
-    }, event_key=f"review_requested.{case.review_id}")
+    }), event_key=f"review_requested.{case.review_id}")
     return {"review_id": case.review_id, "notified": list(review.reviewers), "audit_seq": record["seq"]}
 
 
@@ -110,8 +113,8 @@ def send_reminders(deps: Deps) -> int:
         if not deps.reviews.claim_reminder(review.review_id):
             continue                                   # decided meanwhile, or another sweep took it
         notify_reviewers(review, deps, reminder=True)
-        audit.append(deps.audit, review.case.execution.audit_stream, "reminder_sent", {
-            **review.case.audit_fields(), "actor": "system:reminders", "reviewers": list(review.reviewers),
-            "deadline": review.deadline}, event_key=f"reminder_sent.{review.review_id}")
+        audit.append(deps.audit, review.case.execution.audit_stream, "reminder_sent", review.case.record({
+            "actor": "system:reminders", "reviewers": list(review.reviewers),
+            "deadline": review.deadline}), event_key=f"reminder_sent.{review.review_id}")
         sent += 1
     return sent

@@ -63,3 +63,32 @@ def verify(mac: Mac, review_id: str, token: str | None, now: float | None = None
     if (time.time() if now is None else now) >= expires_at:
         raise LinkRefused("link expired")
     return Grant(review_id, reviewer, expires_at)
+
+
+# The rendering stamp: when the review page was rendered, a hidden form field signed like a link
+# (domain-separated, bound to the review and the reviewer), so a reviewer cannot forge it.
+_STAMP = re.compile(r"^v1\.([0-9]{1,15})\.([A-Za-z0-9_-]{43})$")
+
+
+class StampRefused(ValueError):
+    """The form's rendering stamp is malformed or does not match this review and reviewer."""
+
+
+def _stamp_message(review_id: str, reviewer: str, rendered_ms: int) -> bytes:
+    return f"countersign-rendered|v1|{review_id}|{reviewer}|{rendered_ms}".encode()
+
+
+def sign_rendered(mac: Mac, review_id: str, reviewer: str, rendered_ms: int) -> str:
+    return f"v1.{rendered_ms}.{_b64(mac(_stamp_message(review_id, reviewer, rendered_ms)))}"
+
+
+def verify_rendered(mac: Mac, review_id: str, reviewer: str, stamp: str) -> int:
+    """The epoch milliseconds at which this reviewer's page was rendered, or raise StampRefused."""
+    match = _STAMP.match(stamp)
+    if not match:
+        raise StampRefused("the page's rendering stamp is malformed")
+    rendered_ms, given = int(match.group(1)), match.group(2)
+    expected = _b64(mac(_stamp_message(review_id, reviewer, rendered_ms)))
+    if not hmac.compare_digest(expected.encode(), given.encode()):
+        raise StampRefused("the page's rendering stamp does not match this review and reviewer")
+    return rendered_ms

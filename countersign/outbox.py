@@ -52,10 +52,10 @@ def dispatch(review_id: str, deps: Deps, stale: int) -> Dispatched:
     review: Review = claimed
     resumed = review.status == DISPATCHING
     if resumed:                            # taken over from a dispatcher that died mid-way
-        audit.append(deps.audit, review.case.execution.audit_stream, "dispatch_resumed", {
-            **review.case.audit_fields(), "actor": "system:dispatcher", "claim_age_seconds": now - review.claimed_at,
+        audit.append(deps.audit, review.case.execution.audit_stream, "dispatch_resumed", review.case.record({
+            "actor": "system:dispatcher", "claim_age_seconds": now - review.claimed_at,
             "delivered_before": review.delivered_at is not None,
-        }, event_key=f"dispatch_resumed.{review_id}.{review.claimed_at}")
+        }), event_key=f"dispatch_resumed.{review_id}.{review.claimed_at}")
     record_decision(review, deps)
     delivered = review.delivered_at
     if delivered is None and deps.callbacks.deliver(review.task_token, review.decision):

@@ -37,11 +37,14 @@ def _env():
     return env
 
 
-def review_page(review: Review, reviewer: str, token: str, action_url: str,
+def review_page(review: Review, reviewer: str, token: str, action_url: str, rendered: str = "",
                 evidence_hosts: tuple[str, ...] = ()) -> str:
+    """``rendered``: the signed stamp of when this page was rendered (``links.sign_rendered``);
+    ``evidence_hosts``: the hosts whose https evidence URLs may be links."""
     case = review.case
     return _env().get_template("review.html.j2").render(
-        review=review, reviewer=reviewer, token=token, action_url=action_url, evidence_hosts=evidence_hosts,
+        review=review, reviewer=reviewer, token=token, action_url=action_url, rendered=rendered,
+        evidence_hosts=evidence_hosts,
         action=case.action, proposal={"reversible": None, **case.proposal}, confidence=case.confidence,
         facts=case.facts, executed=case.executed,
         deadline=deadline_text(review.deadline),

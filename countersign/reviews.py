@@ -47,6 +47,8 @@ class Decision:
     diff: list[dict[str, Any]]
     decided_at: str
     votes: list[dict[str, Any]] = field(default_factory=list)   # every reviewer's say, for quorums
+    rendered_at: str | None = None      # when the deciding page was rendered (signed form field), if it said
+    dwell_seconds: float | None = None  # decision time − rendered_at
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +59,7 @@ class Decision:
 
     def vote(self) -> dict[str, Any]:
         return {"reviewer": self.reviewer, "decision": self.outcome, "rationale": self.rationale,
-                "decided_at": self.decided_at}
+                "decided_at": self.decided_at, "rendered_at": self.rendered_at, "dwell_seconds": self.dwell_seconds}
 
     def all_votes(self) -> list[dict[str, Any]]:
         return self.votes or [self.vote()]

@@ -2,7 +2,9 @@
 
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
 REVIEWERS (comma-separated ids), REVIEWER_EMAILS (JSON: id → email), REVIEWER_PRINCIPALS (JSON: id →
-IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS (JSON list). Only the clients a handler asks for are made.
+IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS (JSON list),
+AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup). Only the clients a
+handler asks for are made.
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from typing import Any, Callable
 
 import boto3
 
-from .aws import DynamoReviewStore, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
+from .aws import DynamoPseudonyms, DynamoReviewStore, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
 from .deps import Deps
+from .identity import check_mode
 
 
 def _policy_loader():
@@ -91,6 +94,11 @@ def build_deps(*needs: str) -> Deps:
         extra["load_policy"] = _policy_loader()
     if "policy" in needs or "kill_switch" in needs:
         extra["load_kill_switch"] = _kill_switch_loader()
+    identity = check_mode(env.get("AUDIT_REVIEWER_IDENTITY") or "id")
+    if identity == "pseudonym":
+        if not env.get("REVIEWS_TABLE"):
+            raise RuntimeError("AUDIT_REVIEWER_IDENTITY=pseudonym needs REVIEWS_TABLE for the pseudonym lookup")
+        extra["pseudonyms"] = DynamoPseudonyms(boto3.client("dynamodb"), env["REVIEWS_TABLE"])
     return Deps(
         audit=S3AuditStore(boto3.client("s3"), env["AUDIT_BUCKET"]),
         audit_bucket=env["AUDIT_BUCKET"],
@@ -100,5 +108,6 @@ def build_deps(*needs: str) -> Deps:
         authenticated_only=env.get("SUBMIT_AUTHENTICATED_ONLY", "false") == "true",
         review_base_url=env.get("REVIEW_BASE_URL", ""),
         evidence_hosts=tuple(json.loads(env.get("EVIDENCE_HOSTS") or "[]")),
+        reviewer_identity=identity,
         **extra,
     )

@@ -45,3 +45,16 @@ def validate(document: Any, schema: dict[str, Any]) -> None:
         path = "$" + "".join(f"[{p}]" if str(p).isdigit() else f".{p}" for p in exc.path[1:])
         message = exc.message.replace("data.", "$.", 1).replace("data ", "$ ", 1)
         raise SchemaError(message, path) from None
+
+
+AUDIT_RECORD_SCHEMA = "audit-record.v1.json"   # docs/audit-schema.md
+
+
+@lru_cache(maxsize=1)
+def _audit_record_schema() -> dict[str, Any]:
+    return load_schema(AUDIT_RECORD_SCHEMA)
+
+
+def validate_audit_record(record: Any) -> None:
+    """Raise SchemaError unless ``record`` is a well-formed audit record of a known event."""
+    validate(record, _audit_record_schema())

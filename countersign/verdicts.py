@@ -86,11 +86,11 @@ def _escalate(state: dict[str, Any], case: Case, review: Review, deps: Deps) -> 
     """A tier's deadline passed with nothing decided: ask the next tier (a new review), or report
     that every tier was asked and refuse the action."""
     tier = case.current_tier
-    audit.append(deps.audit, case.execution.audit_stream, "escalated", {
-        **case.audit_fields(), "actor": "system:escalate", "from_tier": tier["index"] + 1,
+    audit.append(deps.audit, case.execution.audit_stream, "escalated", case.record({
+        "actor": "system:escalate", "from_tier": tier["index"] + 1,
         "to_tier": None if tier["last"] else tier["index"] + 2, "votes": list(review.votes),
         "note": "every tier was asked; the action will be refused" if tier["last"] else "asking the next tier",
-    }, event_key=f"escalated.{case.review_id}")
+    }), event_key=f"escalated.{case.review_id}")
     if tier["last"]:
         return _settled(state, case, "expired", None, note=EXPIRED_NOTE)
     index = tier["index"] + 1
@@ -157,13 +157,13 @@ def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
         record_execution(case, execution, deps)
     outcome = settled["outcome"]
     event = {"auto_approved": "auto_approved", "expired": "expired"}.get(outcome, "verdict_issued")
-    record = audit.append(deps.audit, case.execution.audit_stream, event, {
-        **case.audit_fields(), "actor": "system:conclude", "outcome": outcome,
+    record = audit.append(deps.audit, case.execution.audit_stream, event, case.record({
+        "actor": "system:conclude", "outcome": outcome,
         "final_action": settled["final_action"], "decided_by": settled.get("decided_by"),
         "reviewers": settled["reviewers"], "rationale": settled.get("rationale"),
         **({"note": settled["note"]} if settled.get("note") else {}),
         **({"execution_result": execution} if execution else {}),
-    })
+    }))
     return {
         "outcome": outcome,
         "final_action": settled["final_action"],
@@ -204,17 +204,17 @@ def _executed(run: dict[str, Any], result: dict | None, error: dict | None) -> d
 def record_execution(case: Case, done: dict[str, Any], deps: Deps) -> None:
     """Audit one executor phase once (``action_executed`` or ``execution_failed``)."""
     event = "action_executed" if done["status"] == "succeeded" else "execution_failed"
-    audit.append(deps.audit, case.execution.audit_stream, event,
-                 {**case.audit_fields(), "actor": "system:executor", **done},
+    audit.append(deps.audit, case.execution.audit_stream, event, case.record({"actor": "system:executor", **done}),
                  event_key=f"executor.{case.review_id}.{done['phase']}")
 
 
 def record_decision(review: Review, deps: Deps) -> dict[str, Any]:
     """Audit a stored decision once per review (the dispatcher and the workflow both make sure)."""
     case, decision = review.case, review.decision
-    return audit.append(deps.audit, case.execution.audit_stream, "decision_recorded", {
-        **case.audit_fields(), "actor": f"reviewer:{decision.reviewer}", "reviewer": decision.reviewer,
+    return audit.append(deps.audit, case.execution.audit_stream, "decision_recorded", case.record({
+        "actor": f"reviewer:{decision.reviewer}", "reviewer": decision.reviewer,
         "mode": review.mode, "decision": decision.outcome, "rationale": decision.rationale,
         "votes": decision.all_votes(), "diff": decision.diff, "decided_at": decision.decided_at,
+        "rendered_at": decision.rendered_at, "dwell_seconds": decision.dwell_seconds,
         "final_action": decision.final_action,
-    }, event_key=f"decision_recorded.{review.review_id}")
+    }), event_key=f"decision_recorded.{review.review_id}")

@@ -65,7 +65,7 @@ class ApprovalGate(Construct):
         kill_env = {"KILL_SWITCH_PARAMETER": self.kill_switch.parameter_name, "KILL_SWITCH_CACHE_SECONDS": "5"}
         prepare = fns.add("Prepare", "lambdas.prepare.handler", description="Validate proposal, attach policy",
                           environment={**audit_env, **link_env, "POLICY_PARAMETER": self.policy.parameter_name,
-                                       **kill_env,
+                                       **kill_env, "AUDIT_REVIEWER_IDENTITY": config.audit_reviewer_identity, **store_env,
                                        "REVIEWERS": ",".join(config.reviewer_ids),
                                        "REVIEWER_EMAILS": json.dumps({r.id: r.email for r in config.reviewers}),
                                        "REVIEWER_PRINCIPALS": json.dumps({r.id: list(r.principals)
@@ -112,6 +112,8 @@ class ApprovalGate(Construct):
         for fn in (prepare, review_fn, request, conclude, dispatcher, reminders, reconciler):
             self.audit.grant_append(fn)
         self.policy.grant_read(prepare)
+        if config.audit_reviewer_identity == "pseudonym":   # Prepare writes the pseudonym → id lookup
+            self.reviews.grant_pseudonym_lookup(prepare)
         for fn in (prepare, conclude):   # read at intake, and at every step where an action would proceed
             self.kill_switch.grant_read(fn)
         for fn in (review_fn, conclude, dispatcher, reconciler):

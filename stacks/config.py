@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from countersign.asl import DEFAULT_MAX_GATES
+from countersign.identity import MODES as REVIEWER_IDENTITIES
 from countersign.policy import build_document, rules_for
 from countersign.validation import SchemaError
 
@@ -55,6 +56,7 @@ class Config:
     authenticated_submitter_only: bool = False   # refuse direct StartExecution input (default: on in prod)
     audit_digest_minutes: int = 60               # how often the signed audit digest is written
     evidence_hosts: tuple[str, ...] = ()         # hosts whose https evidence URLs the review page may link
+    audit_reviewer_identity: str = "id"          # audit records name reviewers by registry id, or by pseudonym
 
     @property
     def is_production(self) -> bool:
@@ -119,11 +121,15 @@ class Config:
         reconcile = _int(value("reconcile_minutes", 1), "reconcile_minutes")
         if not 1 <= reconcile <= 60:
             raise ConfigError("context reconcile_minutes: 1 to 60")
+        identity = str(value("audit_reviewer_identity", "id"))
+        if identity not in REVIEWER_IDENTITIES:
+            raise ConfigError(f"context audit_reviewer_identity: must be id or pseudonym, got {identity!r}")
         return cls(stage, reviewers, policy, retention, lock_mode, base_url,
                    _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates, sweep,
                    dispatcher_timeout, reconcile, _destinations(value("verdict_destinations", [])),
                    _bool(value("authenticated_submitter_only", stage == "prod"), "authenticated_submitter_only"),
-                   _digest_minutes(value("audit_digest_minutes", 60)), _hosts(value("evidence_hosts", [])))
+                   _digest_minutes(value("audit_digest_minutes", 60)), _hosts(value("evidence_hosts", [])),
+                   identity)
 
 
 def _int(raw: Any, key: str) -> int:

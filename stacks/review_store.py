@@ -12,6 +12,7 @@ from constructs import Construct
 class ReviewStore(Construct):
     def __init__(self, scope: Construct, cid: str, *, key: kms.IKey, retain: bool) -> None:
         super().__init__(scope, cid)
+        self.key = key
         self.table = ddb.Table(
             self, "Table",
             partition_key=ddb.Attribute(name="pk", type=ddb.AttributeType.STRING),
@@ -49,3 +50,11 @@ class ReviewStore(Construct):
         """Item actions on the table itself only (transactions need the per-item actions)."""
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=list(actions), resources=[self.table.table_arn]))
+
+    def grant_pseudonym_lookup(self, grantee: iam.IGrantable) -> None:
+        """Write the pseudonym lookup items (``PSEUDONYM#…``) and no other item: for Prepare, when
+        audit records name reviewers by pseudonym (``audit_reviewer_identity``)."""
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["dynamodb:PutItem"], resources=[self.table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["PSEUDONYM#*"]}}))
+        self.key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")

@@ -84,6 +84,26 @@ def _no_network():
     socket.socket.connect = real
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _audit_records_schema_checked():
+    """Every audit record written in-process is validated against the record schema as it is written."""
+    from tests.fixtures import records
+
+    undo = records.install()
+    yield records
+    undo()
+    leftover = records.take_failures()   # written by a workflow still running after its test ended
+    assert not leftover, "audit records that do not match the schema:\n" + "\n".join(leftover)
+
+
+@pytest.fixture(autouse=True)
+def _audit_records_match_schema(_audit_records_schema_checked):
+    """A test fails when a record written during it does not match the audit record schema."""
+    yield
+    failures = _audit_records_schema_checked.take_failures()
+    assert not failures, "audit records that do not match the schema:\n" + "\n".join(failures)
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory):
     from countersign.sandbox.synth import synthesize

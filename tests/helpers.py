@@ -48,11 +48,17 @@ def form_token(page: str) -> str:
     return html.unescape(found.group(1))
 
 
+def hidden_fields(page: str) -> dict[str, str]:
+    """The form's hidden inputs (the link token, the signed rendering stamp), as a browser sends them."""
+    return {name: html.unescape(value)
+            for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)}
+
+
 def decide(stack, link: str, decision: str, rationale: str = "", parameters: str | None = None):
     """What a reviewer does: open the link (GET), then submit the page's form (POST)."""
     page = stack.http("GET", link)
     assert page.status == 200, page.body
-    form = {"t": form_token(page.body), "decision": decision, "rationale": rationale}
+    form = {**hidden_fields(page.body), "t": form_token(page.body), "decision": decision, "rationale": rationale}
     if parameters is not None:
         form["parameters"] = parameters
     return stack.http("POST", decision_url(link), form)

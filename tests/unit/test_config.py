@@ -176,3 +176,10 @@ def test_evidence_hosts_are_host_names():
                                                                                            "docs.example")
     for bad in (["https://shop.example.com"], ["Shop.Example"], "shop.example.com", ["shop"]):
         assert refusal(evidence_hosts=bad).startswith("context evidence_hosts: a list of lowercase host names")
+
+
+def test_the_reviewer_identity_context_key():
+    assert config().audit_reviewer_identity == "id"
+    assert config(audit_reviewer_identity="pseudonym").audit_reviewer_identity == "pseudonym"
+    assert refusal(audit_reviewer_identity="name") == \
+        "context audit_reviewer_identity: must be id or pseudonym, got 'name'"
