@@ -134,3 +134,44 @@ def test_the_pack_shows_what_was_put_into_the_trail_and_makes_no_request(sandbox
         chromium.close()
         pw.stop()
     assert requests == [url]
+
+
+def offline(*args: str):
+    import subprocess
+    import sys
+
+    from tests.e2e.pipeline import ROOT
+    from tests.helpers import newcomer_env
+
+    return subprocess.run([sys.executable, "-m", "countersign", "report", "compliance", *args], cwd=ROOT,
+                          env=newcomer_env(), capture_output=True, text=True, timeout=60)
+
+
+def test_from_an_export_it_says_what_is_missing_and_exits_5_on_an_integrity_problem_1_when_unreadable(tmp_path):
+    from countersign import trail
+    from tests.fixtures.synthetic_trail import build
+
+    objects, der = build(20, per_stream=5, hours=1)
+    lines = list(trail.export_lines(objects, der, {"mode": "GOVERNANCE", "days": 1}, "bucket"))
+    export = tmp_path / "trail.jsonl"
+    export.write_text("\n".join(lines) + "\n")
+    clean = offline("--from", str(export), "--out", str(tmp_path / "clean"))
+    assert clean.returncode == 0, clean.stderr
+    facts = json.loads((tmp_path / "clean" / "evidence.json").read_text())
+    assert facts["integrity"]["intact"] and facts["integrity"]["records"] == 20 and facts["escalation"] == []
+    assert any(m.startswith("the deployed policy") for m in facts["missing"])
+    assert facts["workflows"][0]["source"].startswith("statemachines/approval_gate.asl.json")
+
+    item = json.loads(lines[1])
+    lines[1] = json.dumps({**item, "body": item["body"].replace('"confidence":0.5', '"confidence":0.9')})
+    export.write_text("\n".join(lines) + "\n")
+    broken = offline("--from", str(export), "--out", str(tmp_path / "broken"))
+    assert broken.returncode == 5 and "1 integrity problem(s) found" in broken.stderr
+    page = (tmp_path / "broken" / "index.html").read_text()
+    assert "audit verify found 1 integrity problem(s).</strong>" in page and item["key"] in page
+    assert "Not in this pack:" in page
+
+    missing = offline("--from", str(tmp_path / "nothing.jsonl"), "--out", str(tmp_path / "none"))
+    assert missing.returncode == 1 and not (tmp_path / "none").exists()
+    assert missing.stderr.startswith("error: could not write the evidence pack: cannot read the export")
+    assert len(missing.stderr.strip().splitlines()) == 1
