@@ -94,7 +94,8 @@ def run_verify(args) -> int:
             return _cannot(args, cli, f"cannot read the trail: {str(exc).splitlines()[0]}")
     try:
         report = check(objects, der, lock, now=datetime.now(timezone.utc),
-                       progress=lambda n: cli.err.print(f"checked {n:,} of {len(objects):,} objects", markup=False))
+                       progress=lambda n: cli.err.print(f"checked {n:,} of {len(objects):,} objects", markup=False),
+                       scope=None if args.source else trail.selects(args.since, args.until, args.execution))
     except ValueError as exc:
         return _cannot(args, cli, f"cannot use the public key: {exc}")
     cli._emit(args, report.as_dict(), lambda d: _print_report(report, cli))

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import audit_cli, client, follow, retries
+from .compliance import command as report_command
 from .proposal import InvalidProposal, check, check_shape, execution_name
 
 # Human output only: never emoji codes, and every value that came from a proposal, a reviewer or an
@@ -154,6 +155,7 @@ def parser() -> argparse.ArgumentParser:
     redrive.set_defaults(run=run_redrive)
 
     audit_cli.add(sub, _target_options)
+    report_command.add(sub, _target_options)
 
     local = sub.add_parser("local", help="run the whole stack on this machine (moto), in the foreground")
     local.add_argument("--port", type=int, default=8000, help="review pages and outbox (default 8000)")

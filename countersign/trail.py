@@ -36,6 +36,11 @@ def _wanted(key: str, since: str | None, until: str | None, execution: str | Non
     return not execution or (key.startswith("executions/") and parts[-2] == execution)
 
 
+def selects(since: str | None, until: str | None, execution: str | None = None) -> Callable[[str], bool]:
+    """Whether a stream is in what ``read`` reads for these options."""
+    return lambda stream: _wanted(stream + "/000001.json", since, until, execution)
+
+
 def read(target: Any, since: str | None = None, until: str | None = None, execution: str | None = None,
          progress: Callable[[int, int], None] = lambda done, total: None) -> list[Stored]:
     s3, bucket = target.client("s3"), target.outputs["AuditBucketName"]

@@ -59,9 +59,11 @@ def _time(text: str) -> datetime:
 
 
 def check(objects: list[Stored], public_key_der: bytes, lock: dict[str, Any] | None = None,
-          now: datetime | None = None, progress: Callable[[int], None] = lambda n: None) -> Report:
+          now: datetime | None = None, progress: Callable[[int], None] = lambda n: None,
+          scope: Callable[[str], bool] | None = None) -> Report:
     """Verify a trail. ``lock`` (``{"mode": ..., "days": ...}``) turns on the retention check,
-    for objects whose lock settings were read."""
+    for objects whose lock settings were read. ``scope``: when only some streams were read (a
+    period, an execution), which ones; a digest's heads of other streams are not expected."""
     report, streams, signed = Report(), {}, []
     for done, stored in enumerate(objects, 1):
         if stored.key.startswith(digests.PREFIX):
@@ -77,7 +79,7 @@ def check(objects: list[Stored], public_key_der: bytes, lock: dict[str, Any] | N
         _chain(stream, records, report)
     chain = _digests(sorted(signed, key=lambda s: s.key), public_key_der, report)
     report.digests = len(chain)
-    _coverage(streams, chain, report, now)
+    _coverage(streams, chain, report, now, scope)
     if lock:
         _retention(objects, streams, chain, lock, report)
     progress(len(objects))
@@ -147,11 +149,13 @@ def _digests(signed: list[Stored], public_key_der: bytes, report: Report) -> lis
 
 
 def _coverage(streams: dict[str, dict[int, dict[str, Any]]], chain: list[tuple[str, dict[str, Any]]],
-              report: Report, now: datetime | None) -> None:
+              report: Report, now: datetime | None, scope: Callable[[str], bool] | None = None) -> None:
     """Every record older than the newest digest is covered by the digest of its interval (or, at an
     interval's edge, the next one); every head a digest lists is still in the trail."""
     for key, digest in chain:
         for entry in digest["streams"]:
+            if scope is not None and entry["stream"] not in streams and not scope(entry["stream"]):
+                continue
             held = streams.get(entry["stream"], {}).get(entry["seq"])
             if held is None:
                 report.problems.append(Problem(f"{entry['stream']}/{entry['seq']:06d}.json", "missing",

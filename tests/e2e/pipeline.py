@@ -32,6 +32,8 @@ POLICY = {
         "notice.send": {"veto_threshold": 0.5, "veto_window_seconds": 600},
         "deploy.production": {"auto_approve_threshold": 1, "risk": "high", "parameters": DEPLOY},   # CI examples
         "deploy.quick": {"review_timeout_seconds": 3, "parameters": DEPLOY},
+        "report.check": {"tiers": [{"reviewers": ["alice", "bob"], "timeout_seconds": 600}]},   # evidence pack
+        "report.expire": {"review_timeout_seconds": 3},
     },
 }
 

@@ -22,3 +22,13 @@ def test_a_lock_weaker_than_the_bucket_promises_is_named():
     assert len(report.problems) == len(objects)
     assert report.problems[0].line() == f"{objects[0].key}: object lock mode NONE (expected COMPLIANCE, as the " \
                                         "bucket is configured)"
+
+
+def test_a_period_is_not_reported_missing_what_lies_outside_it_but_a_gap_inside_it_is():
+    objects, public_key = build(100, hours=2)
+    outside = "executions/2026/11/01/gate/exec-0000000"
+    period = [o for o in objects if not o.key.startswith(outside + "/")]
+    assert len(check(period, public_key).problems) == 1          # without a scope: its head looks deleted
+    assert check(period, public_key, scope=lambda stream: stream != outside).problems == []
+    scoped = check(period, public_key, scope=lambda stream: True)  # in the period, yet gone: still caught
+    assert [p.what for p in scoped.problems] == ["missing"]

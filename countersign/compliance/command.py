@@ -1,0 +1,67 @@
+"""``countersign report compliance --out DIR``: write the evidence pack. Exit codes: 0 written,
+1 could not read what it needs (one line, the reason), 5 written, but ``audit verify`` found
+integrity problems (the pack says so at the top)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import trail
+from ..audit_cli import day
+from ..verify import check
+
+EXIT_WRITTEN, EXIT_CANNOT, EXIT_PROBLEM = 0, 1, 5
+
+
+def add(sub, target_options) -> None:
+    report = sub.add_parser("report", help="evidence for auditors: the compliance evidence pack")
+    kinds = report.add_subparsers(required=True, metavar="REPORT", parser_class=type(report))
+    pack = kinds.add_parser("compliance", help="write a self-contained HTML evidence pack and evidence.json; exit 0 "
+                                               "written, 5 written but the trail has integrity problems, 1 could not read")
+    pack.add_argument("--out", required=True, metavar="DIR", help="directory for index.html and evidence.json")
+    pack.add_argument("--since", type=day, help="streams from this day (YYYY-MM-DD)")
+    pack.add_argument("--until", type=day, help="streams up to this day (YYYY-MM-DD)")
+    pack.add_argument("--from", dest="source", metavar="FILE.jsonl",
+                      help="the trail from an export (audit export); the rest from --stack/--endpoint if given")
+    target_options(pack)
+    pack.set_defaults(run=run, json=False)
+
+
+def run(args) -> int:
+    from .. import cli
+    from . import evidence, render, sources
+
+    def progress(done: int, total: int) -> None:
+        cli.err.print(f"read {done:,} of {total:,} objects", markup=False)
+
+    try:
+        if args.source:
+            target = cli._target(args) if (args.endpoint or args.stack) else None
+            src = sources.from_export(args.source, args.since, args.until, target)
+        else:
+            target = cli._target(args)
+            src = sources.from_stack(target, args.since, args.until, progress)
+        now = datetime.now(timezone.utc)
+        period = args.since or args.until
+        report = check(src.objects, src.public_key_der, src.lock, now=now,
+                       progress=lambda n: cli.err.print(f"checked {n:,} of {len(src.objects):,} objects", markup=False),
+                       scope=trail.selects(args.since, args.until) if period else None)
+    except sources.Unreadable as exc:
+        return _cannot(cli, str(exc))
+    except ValueError as exc:
+        return _cannot(cli, f"cannot use the digest public key: {exc}")
+    where = f"stack {target.stack}" + (f" at {target.endpoint}" if target.endpoint else "") if target else None
+    facts = evidence.assemble(src, report, {"since": args.since, "until": args.until}, now, where)
+    out = Path(args.out)
+    try:
+        render.write(facts, out)
+    except OSError as exc:
+        return _cannot(cli, f"cannot write {out}: {exc.strerror or exc}")
+    state = "intact" if report.intact else f"{len(report.problems)} integrity problem(s) found"
+    cli.err.print(f"wrote {out / 'index.html'} and {out / 'evidence.json'}; audit verify: {state}", markup=False)
+    return EXIT_WRITTEN if report.intact else EXIT_PROBLEM
+
+
+def _cannot(cli, reason: str) -> int:
+    cli.err.print(f"error: could not write the evidence pack: {reason}", markup=False)
+    return EXIT_CANNOT
