@@ -36,7 +36,7 @@ def main() -> int:
         export = Path(scratch) / "trail.jsonl"
         export.write_text("\n".join(trail.export_lines(objects, der, lock, "bench")) + "\n")
         with export.open() as lines:
-            loaded, der, lock = trail.load_export(lines)
+            loaded, der, lock, _ = trail.load_export(lines)
     started = time.perf_counter()
     report = check(loaded, der, lock, now=START + timedelta(hours=4, minutes=5))
     verify_s = time.perf_counter() - started

@@ -75,7 +75,7 @@ def run_verify(args) -> int:
     if args.source:
         try:
             with open(args.source, encoding="utf-8") as lines:
-                objects, der, lock = trail.load_export(iter(lines))
+                objects, der, lock, period = trail.load_export(iter(lines))
         except (OSError, ValueError, KeyError) as exc:
             return _cannot(args, cli, f"cannot read the export {args.source}: {exc}")
         if args.public_key:
@@ -95,7 +95,8 @@ def run_verify(args) -> int:
     try:
         report = check(objects, der, lock, now=datetime.now(timezone.utc),
                        progress=lambda n: cli.err.print(f"checked {n:,} of {len(objects):,} objects", markup=False),
-                       scope=None if args.source else trail.selects(args.since, args.until, args.execution))
+                       scope=trail.selects(period["since"], period["until"]) if args.source and any(period.values())
+                       else None if args.source else trail.selects(args.since, args.until, args.execution))
     except ValueError as exc:
         return _cannot(args, cli, f"cannot use the public key: {exc}")
     cli._emit(args, report.as_dict(), lambda d: _print_report(report, cli))
@@ -124,7 +125,7 @@ def run_export(args) -> int:
     target = cli._target(args)
     objects = trail.read(target, args.since, args.until, None, _progress(cli, "exported"))
     lines = trail.export_lines(objects, trail.public_key(target), trail.lock_settings(target),
-                               target.outputs["AuditBucketName"])
+                               target.outputs["AuditBucketName"], {"since": args.since, "until": args.until})
     with open(args.out, "w", encoding="utf-8") as out:
         for line in lines:
             out.write(line + "\n")

@@ -80,16 +80,20 @@ def der_from_pem(text: str) -> bytes:
     return base64.b64decode("".join(lines))
 
 
-def export_lines(objects: list[Stored], der: bytes, lock: dict[str, Any], bucket: str) -> Iterator[str]:
-    yield json.dumps({"export": EXPORT_SCHEMA, "bucket": bucket, "lock": lock, "public_key_pem": pem(der)})
+def export_lines(objects: list[Stored], der: bytes, lock: dict[str, Any], bucket: str,
+                 period: dict[str, str | None] | None = None) -> Iterator[str]:
+    """The header (bucket, lock settings, public key, and the period the export was limited to),
+    then one line per object."""
+    yield json.dumps({"export": EXPORT_SCHEMA, "bucket": bucket, "lock": lock, "public_key_pem": pem(der),
+                      "period": period or {"since": None, "until": None}})
     for stored in objects:
         yield json.dumps({"key": stored.key, "body": stored.body.decode("utf-8", "replace"),
                           "lock_mode": stored.lock_mode,
                           "retain_until": stored.retain_until.isoformat() if stored.retain_until else None})
 
 
-def load_export(lines: Iterator[str]) -> tuple[list[Stored], bytes, dict[str, Any]]:
-    """(objects, public key DER, lock settings) from an export; ValueError when it is not one."""
+def load_export(lines: Iterator[str]) -> tuple[list[Stored], bytes, dict[str, Any], dict[str, Any]]:
+    """(objects, public key DER, lock settings, period) from an export; ValueError when it is not one."""
     header = json.loads(next(lines))
     if header.get("export") != EXPORT_SCHEMA:
         raise ValueError(f"not a Countersign audit export (no {EXPORT_SCHEMA} header)")
@@ -99,7 +103,9 @@ def load_export(lines: Iterator[str]) -> tuple[list[Stored], bytes, dict[str, An
             item = json.loads(line)
             until = datetime.fromisoformat(item["retain_until"]) if item.get("retain_until") else None
             objects.append(Stored(item["key"], item["body"].encode("utf-8"), item.get("lock_mode"), until))
-    return objects, der_from_pem(header["public_key_pem"]), header["lock"]
+    period = header.get("period") or {}
+    return objects, der_from_pem(header["public_key_pem"]), header["lock"], {
+        "since": period.get("since"), "until": period.get("until")}
 
 
 def write_digest(target: Any) -> dict[str, Any]:

@@ -95,7 +95,7 @@ def from_export(path: str, since: str | None, until: str | None, target: Any | N
     configuration from ``target`` when given."""
     try:
         with open(path, encoding="utf-8") as lines:
-            objects, der, lock = trail.load_export(iter(lines))
+            objects, der, lock, _ = trail.load_export(iter(lines))
     except (OSError, ValueError, KeyError, StopIteration) as exc:
         raise Unreadable(f"cannot read the export {path}: {_first_line(exc)}")
     wanted = trail.selects(since, until)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import datetime, timedelta, timezone
 import sys
 
 import boto3
@@ -48,6 +49,12 @@ def test_verify_export_and_public_key_as_an_auditor_uses_them(sandbox, s3, tmp_p
     (tmp_path / "digest.pem").write_text(pem.stdout)
     again = offline("audit", "verify", "--from", str(export), "--public-key", str(tmp_path / "digest.pem"), "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["records"] == report["records"]
+
+    later = tmp_path / "later.jsonl"               # an export limited to a period: older heads are out of scope
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d")
+    assert run_cli(sandbox, "audit", "export", "--since", tomorrow, "--out", str(later)).returncode == 0
+    scoped = offline("audit", "verify", "--from", str(later), "--json")
+    assert scoped.returncode == 0 and json.loads(scoped.stdout)["records"] == 0, scoped.stdout
 
     lines = export.read_text().splitlines()        # one record edited in the export: found offline
     item = json.loads(lines[1])
