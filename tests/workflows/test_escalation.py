@@ -29,6 +29,14 @@ def emails_about(stack, arn: str, reviewer: str) -> list:
     return [e for e in stack.emails() if e.reviewer == reviewer and any(i in e.body for i in review_ids)]
 
 
+def into_reminder_lead(stack, arn: str, tier: int) -> None:
+    """Sleep until half a second before the tier's stored deadline: inside its 1 s reminder lead,
+    however late this test saw the email (a fixed sleep overshot the deadline under load)."""
+    requested = wait_for(lambda: [r for r in stack.execution_records(arn)
+                                  if r["event"] == "review_requested" and r["tier"] == tier])
+    time.sleep(max(0.0, requested[0]["deadline"] - 0.5 - time.time()))
+
+
 def wait_for(predicate, timeout: float = 8):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -43,12 +51,12 @@ def test_tier_one_times_out_tier_two_is_asked_then_it_fails_closed_with_reminder
     arn = stack.start(proposal(confidence=0.99, reversible=False, action=TIERED), unique("tiers"))
     wait_for(lambda: emails_about(stack, arn, "alice"))
     assert not emails_about(stack, arn, "bob")
-    time.sleep(1.1)                                   # inside the reminder lead (1 s before the 2 s deadline)
+    into_reminder_lead(stack, arn, tier=1)            # the last second before tier 1's 2 s deadline
     assert sweep(stack)["reminded"] >= 1
     assert any(e.subject.startswith("Reminder: ") for e in emails_about(stack, arn, "alice"))
     bob = wait_for(lambda: emails_about(stack, arn, "bob"))
     assert "escalated to tier 2" in bob[0].body and emails_about(stack, arn, "carol")
-    time.sleep(1.1)
+    into_reminder_lead(stack, arn, tier=2)
     assert sweep(stack)["reminded"] >= 1
     result = json.loads(stack.wait(arn, timeout=10)["output"])
     assert result["outcome"] == "expired" and result["final_action"] is None
