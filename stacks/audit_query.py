@@ -1,5 +1,5 @@
-"""The audit trail at scale: Glue tables over the locked bucket (partition projection on the date
-folders, no crawler), an Athena workgroup with encrypted results in their own bucket, and one named
+"""The audit trail at scale: Glue tables over the locked bucket (records, refusals, kill-switch
+flips; partition projection on the date folders, no crawler), an Athena workgroup with encrypted results in their own bucket, and one named
 query per question in ``countersign/audit_queries.py`` (the same SQL the tests run on DuckDB)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from countersign.audit_queries import PARTITION, QUERIES, RECORD_COLUMNS, REFUSAL_COLUMNS
+from countersign.audit_queries import PARTITION, QUERIES, TABLES
 
 from .audit_trail import AuditTrail
 
@@ -31,8 +31,8 @@ class AuditQueries(Construct):
                                     DatabaseInputProperty(name=self.database_name,
                                                           description="Countersign audit trail (read-only tables)"))
         bucket = audit.bucket.bucket_name
-        for name, prefix, columns in (("records", "executions", RECORD_COLUMNS), ("refusals", "refusals", REFUSAL_COLUMNS)):
-            table = glue.CfnTable(self, name.capitalize(), catalog_id=Aws.ACCOUNT_ID, database_name=self.database_name,
+        for name, (prefix, columns) in TABLES.items():
+            table = glue.CfnTable(self, "".join(p.capitalize() for p in name.split("_")), catalog_id=Aws.ACCOUNT_ID, database_name=self.database_name,
                                   table_input=_table(name, f"s3://{bucket}/{prefix}/", columns))
             table.node.add_dependency(database)
         self.workgroup = athena.CfnWorkGroup(

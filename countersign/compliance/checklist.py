@@ -29,7 +29,10 @@ def checklist(facts: dict[str, Any]) -> list[dict[str, Any]]:
     has = {kind: any(w[kind] for w in flows) for kind in ("hitl", "hotl_veto", "hotl_post_hoc", "hootl")}
     items = []
 
-    if not integrity["intact"]:
+    if integrity["intact"] is None:
+        status, note = PARTLY, (f"{fig['records']:,} records in the trail (from Athena); their integrity was not "
+                                "checked in this run: run countersign audit verify")
+    elif not integrity["intact"]:
         status, note = SHORT, f"audit verify found {len(integrity['problems'])} integrity problem(s) in the period"
     elif fig["records"]:
         status, note = EVIDENCED, (f"{fig['records']:,} hash-chained records in the period, covered by "

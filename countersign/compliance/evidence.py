@@ -90,8 +90,14 @@ def retention(lock: dict[str, Any] | None) -> dict[str, Any]:
             "shortenable": lock["mode"] != "COMPLIANCE"}
 
 
-def assemble(src: Any, report: Report, period: dict[str, str | None], now: datetime, target: str | None) -> dict[str, Any]:
-    records = figures.records_of(src.objects)
+NOT_CHECKED = {"intact": None, "records": None, "streams": None, "digests": None, "pending": None, "problems": [],
+               "note": "not checked in this run: the figures came from Athena; run countersign audit verify"}
+
+
+def assemble(src: Any, report: Report | None, period: dict[str, str | None], now: datetime, target: str | None,
+             queried: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The pack's facts. ``report`` is audit verify's (None: not checked); ``queried``: the named
+    queries' rows, when the trail's figures come from Athena instead of the records."""
     facts = {
         "schema": SCHEMA,
         "generated_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -99,15 +105,16 @@ def assemble(src: Any, report: Report, period: dict[str, str | None], now: datet
         "target": target,
         "sources": src.origin,
         "missing": src.missing,
-        "integrity": report.as_dict(),
+        "integrity": report.as_dict() if report else NOT_CHECKED,
         "workflows": [workflow(w["name"], w["source"], w["definition"]) for w in src.workflows],
         "policy_version": (src.policy or {}).get("version"),
         "registry": src.registry,
         "escalation": escalation(src.policy, src.registry),
         "kill_switch": {"state": src.kill_switch},
         "logging": {"events": sorted(_events()), "retention": retention(src.lock),
-                    "where": src.origin.get("trail"), "digests": report.digests},
-        "figures": figures.summarise(records),
+                    "where": src.origin.get("trail"), "digests": report.digests if report else None},
+        "figures": figures.from_queries(queried) if queried is not None else
+        figures.summarise(figures.records_of(src.objects)),
     }
     facts["checklist"] = checklist(facts)
     return facts

@@ -184,3 +184,47 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "kill_switch_flips": kill_switch_flips(records),
         "recent_overrides": recent_overrides(records),
     }
+
+
+def from_queries(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The same figures as ``summarise``, from the named queries' rows (``audit_queries``: Athena,
+    or DuckDB over an export). Counts are exact; p50/p90 are the engine's (approximate on Athena)."""
+    decided = [{"action_type": bounded(r["action_type"] or "(none)", "action_type"), "outcome": str(r["outcome"]),
+                "route": str(r["route"]), "count": int(r["n"])} for r in results["decisions_by_outcome"]]
+    events = {str(r["event"]): int(r["n"]) for r in results["events"]}
+    overall = (results["time_to_decision_overall"] or [{}])[0]
+    bins = {r["bin"]: int(r["n"]) for r in results["time_to_decision_histogram"]}
+    expired = Counter({r["action_type"]: int(r["n"]) for r in results["expiries_and_escalations"] if r["event"] == "expired"})
+    escalated = Counter({r["action_type"]: int(r["n"]) for r in results["expiries_and_escalations"]
+                         if r["event"] == "escalated"})
+    return {
+        "records": sum(events.values()),
+        "events": dict(sorted(events.items())),
+        "decisions": {"by_outcome_and_route": totals(decided, "outcome", "route"),
+                      "by_outcome": totals(decided, "outcome"), "by_action_type": decided},
+        "overrides": [{"action_type": bounded(r["action_type"], "action_type"), "decisions": int(r["decisions"]),
+                       "modified": int(r["modified"]), "rejected": int(r["rejected"]),
+                       "rate": (int(r["modified"]) + int(r["rejected"])) / int(r["decisions"])}
+                      for r in results["override_rate"]],
+        "time_to_decision": {"reviews": int(overall.get("reviews") or 0), "p50_seconds": overall.get("p50_seconds"),
+                             "p90_seconds": overall.get("p90_seconds"),
+                             "histogram": [{"bin": label, "count": bins.get(label, 0)} for _, label in BINS],
+                             "by_action_type": [{"action_type": bounded(r["action_type"], "action_type"),
+                                                 "reviews": int(r["reviews"]), "p50_seconds": r["p50_seconds"],
+                                                 "p90_seconds": r["p90_seconds"]} for r in results["time_to_decision"]]},
+        "expiries": {"expired": sum(expired.values()), "escalations": sum(escalated.values()),
+                     "by_action_type": [{"action_type": bounded(t, "action_type"), "expired": expired[t],
+                                         "escalations": escalated[t]} for t in sorted(set(expired) | set(escalated))]},
+        "late_decisions": [{"at": r["recorded_at"], "action_type": bounded(r["action_type"], "action_type"),
+                            "reviewer": bounded(r["reviewer"], "actor"), "decision": bounded(r["decision"], "reason"),
+                            "summary": bounded(r["action_summary"], "summary")} for r in results["late_decisions"]],
+        "refusals": sorted(({"reason": bounded(r["reason"], "reason"), "count": int(r["n"])}
+                            for r in results["refusals_by_reason"]), key=lambda i: (-i["count"], i["reason"])),
+        "kill_switch_flips": [{"at": r["recorded_at"], "actor": bounded(r["actor"], "actor"),
+                               "from": bounded(r["from"], "reason"), "to": bounded(r["to"], "reason"),
+                               "reason": bounded(r["reason"], "reason")} for r in results["kill_switch_flips"]],
+        "recent_overrides": [{"at": r["decided_time"], "action_type": bounded(r["action_type"], "action_type"),
+                              "decision": r["decision"], "reviewer": bounded(r["reviewer"], "actor"),
+                              "summary": bounded(r["action_summary"], "summary"),
+                              "rationale": bounded(r["rationale"], "rationale")} for r in results["recent_overrides"]],
+    }

@@ -274,7 +274,7 @@ def test_athena_reads_the_trail_through_projected_tables_and_runs_the_shared_sql
 
     tables = {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
               for t in resources(template, "AWS::Glue::Table").values()}
-    assert sorted(tables) == ["records", "refusals"]
+    assert sorted(tables) == ["kill_switch", "records", "refusals"]
     records = tables["records"]
     assert records["Parameters"]["projection.enabled"] == "true"
     assert records["Parameters"]["projection.day.format"] == "yyyy/MM/dd"
