@@ -72,7 +72,8 @@ def expected_route(confidence: float, rules: Rules, route_facts: dict[str, Any])
         return "human_review", f"{rules.action_type} is irreversible: a human decides before it runs"
     if route_facts["always_human"]:
         return "human_review", f"risk {route_facts['risk']} always needs a human under this policy"
-    if confidence >= rules.auto_approve_threshold:
+    # A threshold of 1 never auto-approves: a self-reported confidence of 1.0 is no evidence (the ASL agrees).
+    if confidence >= rules.auto_approve_threshold and rules.auto_approve_threshold < 1:
         if route_facts["spot_check"]:
             return "human_review", (f"spot check: {rules.spot_check_rate:.0%} of auto-approvable {rules.action_type} "
                                     f"proposals are reviewed at random (confidence {confidence:g})")
@@ -83,4 +84,6 @@ def expected_route(confidence: float, rules: Rules, route_facts: dict[str, Any])
     if rules.veto_threshold is not None and confidence >= rules.veto_threshold:
         return "veto_window", (f"confidence {confidence:g} is in the veto band ({rules.veto_threshold:g} to {threshold}): "
                                f"it proceeds when the window closes unless vetoed")
+    if rules.auto_approve_threshold >= 1:
+        return "human_review", f"{rules.action_type} never auto-approves (threshold 1): a human decides"
     return "human_review", f"confidence {confidence:g} is below the auto-approve threshold {threshold} for {rules.action_type}"

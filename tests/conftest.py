@@ -36,6 +36,7 @@ TEST_CONTEXT = {
             "wipe.irreversible": {"reversible": False},
             "sample.everything": {"spot_check_rate": 1.0},
             "sample.half": {"spot_check_rate": 0.5},
+            "never.auto": {"auto_approve_threshold": 1},      # a self-reported confidence of 1.0 is no evidence
             # waiting states whose window differs from the review timeout, to hold timer and deadline together
             "veto.long": {"veto_threshold": 0.7, "veto_window_seconds": 900, "review_timeout_seconds": 1800},
             "posthoc.long": {"hotl": "post_hoc", "veto_threshold": 0.7, "veto_window_seconds": 600,

@@ -53,8 +53,9 @@ def test_the_gate_blocks_on_a_task_token_with_a_policy_timeout_and_fails_closed(
     assert {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.callback", "Next": "Escalate"} in gate["Catch"]
     # a settled escalation (a decision stored in time, or the last tier asked) acts; else the next tier
     assert states["NextTier"]["Choices"] == [{"Variable": "$.settled", "IsPresent": True, "Next": "Act"}]
-    assert {"Variable": "$.proposal.confidence", "NumericGreaterThanEqualsPath": "$.policy.auto_approve_threshold",
-            "Next": "Conclude"} in states["Route"]["Choices"]         # HOOTL with nothing to execute
+    assert {"And": [{"Variable": "$.proposal.confidence", "NumericGreaterThanEqualsPath": "$.policy.auto_approve_threshold"},
+                    {"Variable": "$.policy.auto_approve_threshold", "NumericLessThan": 1}],
+            "Next": "Conclude"} in states["Route"]["Choices"]         # HOOTL with nothing to execute; 1 means never
     assert states["Refused"]["Type"] == "Fail" and states["Halted"]["Error"] == "Countersign.Halted"
     veto = states["VetoWindow"]
     assert veto["Resource"] == gate["Resource"] and veto["TimeoutSecondsPath"] == "$.windows.veto_window"

@@ -117,10 +117,11 @@ def test_route_and_reason_agree_at_the_threshold(confidence, route):
     assert reason.endswith("for refund.issue") == (route == "human_review")
 
 
-def test_threshold_one_only_auto_approves_certainty():
+def test_threshold_one_never_auto_approves_a_self_reported_certainty():
     rules = reversible(rules_for(policy_document(), "deploy.production", REVIEWERS))
     route_facts = facts({}, rules, 0.5, "off")
-    assert [expected_route(c, rules, route_facts)[0] for c in (0.99, 1.0)] == ["human_review", "auto"]
+    assert [expected_route(c, rules, route_facts) for c in (0.99, 1.0)] == [
+        ("human_review", "deploy.production never auto-approves (threshold 1): a human decides")] * 2
 
 
 def test_valid_proposal_returns_its_rules():

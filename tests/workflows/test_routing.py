@@ -64,6 +64,15 @@ def test_an_irreversible_action_at_099_still_goes_to_a_human(stack):
     assert verdict(stack, arn)["outcome"] == "approved"
 
 
+def test_a_threshold_of_1_never_auto_approves_even_a_claimed_confidence_of_1(stack):
+    arn = run(stack, proposal(confidence=1.0, action=action("never.auto")), "never-auto")
+    link = review_link(stack, arn)
+    assert "never.auto never auto-approves (threshold 1): a human decides" in stack.http("GET", link).body
+    assert received(stack, arn)["expected_route"] == "human_review"
+    assert stack.states_entered(arn)[:3] == ["Prepare", "Route", "RequestReview"]
+    stack.sfn.stop_execution(executionArn=arn)
+
+
 def test_a_declared_critical_risk_goes_to_a_human(stack):
     arn = run(stack, proposal(confidence=0.99, risk="critical"), "critical")
     review_id_of(stack, arn)
