@@ -317,3 +317,25 @@ def test_errors_are_one_line_never_markup_and_one_json_document_with_json(sandbo
     assert as_json.returncode == 1 and json.loads(as_json.stdout) == {
         "outcome": "error", "executionArn": None,
         "error": f"there is no stack '[/x]' at {sandbox['aws']}: pass --stack with the sandbox's stack name"}
+
+
+def test_the_review_page_fits_a_phone_at_375_px(sandbox, tmp_path):
+    """No sideways scrolling on a phone, even for a long unbroken AI-written summary; a screenshot
+    at that width is kept with the test's files."""
+    marker = uuid.uuid4().hex[:8]
+    path, _ = proposal_file(tmp_path, action={"type": "refund.issue", "parameters": {
+        "customer_id": "cust-" + "9" * 60, "amount": 12, "currency": "EUR"}, "summary": f"Refund {marker} " + "x" * 180})
+    pipeline = submit(sandbox, str(path))
+    pipeline.communicate(timeout=30)
+    link = email_for(sandbox, marker)["links"][0]
+    pw, chromium = browser()
+    try:
+        page = chromium.new_page(viewport={"width": 375, "height": 812})
+        page.goto(link)
+        page.wait_for_selector("form")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.screenshot(path=str(tmp_path / "review-375.png"), full_page=True)
+    finally:
+        chromium.close()
+        pw.stop()
+    assert (tmp_path / "review-375.png").stat().st_size > 0
