@@ -28,14 +28,23 @@ def proposal(**changes: Any) -> dict[str, Any]:
     return doc
 
 
+_HOMES: list[str] = []
+
+
 def newcomer_env(**extra: str) -> dict[str, str]:
     """The environment of a person with no AWS configuration at all: no ``AWS_*`` variables and an
-    empty HOME (no ~/.aws). Every subprocess a test starts runs in it."""
+    empty HOME (no ~/.aws). Every subprocess a test starts runs in it. The HOMEs are removed when
+    the test session ends: a synth in one caches the jsii runtime there (about 200 MB)."""
+    import atexit
     import os
+    import shutil
     import tempfile
 
+    if not _HOMES:
+        atexit.register(lambda: [shutil.rmtree(home, ignore_errors=True) for home in _HOMES])
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {**env, "HOME": tempfile.mkdtemp(prefix="countersign-home-"), **extra}
+    _HOMES.append(tempfile.mkdtemp(prefix="countersign-home-"))
+    return {**env, "HOME": _HOMES[-1], **extra}
 
 
 def unique(prefix: str = "t") -> str:
