@@ -170,7 +170,6 @@ def _submit_signed(target: Target, name: str, proposal: dict[str, Any], attempts
     """POST the proposal to the authenticated submit path, SigV4-signed for execute-api: API Gateway
     verifies the signature and stamps this caller's IAM principal into the execution input.
     Retried on a dropped connection or a 5xx/429 answer; the name makes a retry idempotent."""
-    import random
     import time
     import urllib.error
     import urllib.request
@@ -202,7 +201,7 @@ def _submit_signed(target: Target, name: str, proposal: dict[str, Any], attempts
             failure = f"the submit path answered {exc.code}"
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             failure = f"cannot reach the submit path {url}: {getattr(exc, 'reason', exc)}"
-        time.sleep(random.uniform(0, min(retries.BACKOFF_CAP, retries.BACKOFF_BASE * 2 ** attempt)))
+        time.sleep(retries.backoff(attempt))
     raise retries.CallFailed(failure)
 
 

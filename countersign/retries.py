@@ -29,6 +29,11 @@ UNREACHABLE = (errors.EndpointConnectionError, errors.ConnectionClosedError, err
                errors.ConnectTimeoutError, errors.ProxyConnectionError)
 
 
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): full jitter under a doubling, capped ceiling."""
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt))
+
+
 class CallFailed(RuntimeError):
     """A call that retrying could not fix; the message is one line naming the cause."""
 
@@ -123,5 +128,5 @@ class Patient:
                 failing_since = self._clock() if failing_since is None else failing_since
                 if self._clock() - failing_since >= OUTAGE_LIMIT:
                     raise CallFailed(f"{describe(exc, self._endpoint)}, for {OUTAGE_LIMIT / 60:g} minutes") from None
-                self._sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)))
+                self._sleep(backoff(attempt))
                 attempt += 1

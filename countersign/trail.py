@@ -18,8 +18,7 @@ from .verify import Stored
 EXPORT_SCHEMA = "countersign.audit-export/1"
 
 
-def _keys(target: Any, since: str | None, until: str | None, execution: str | None) -> list[str]:
-    s3, bucket = target.client("s3"), target.outputs["AuditBucketName"]
+def _keys(s3: Any, bucket: str, since: str | None, until: str | None, execution: str | None) -> list[str]:
     keys: list[str] = []
     for prefix in (*digests.TRAIL_PREFIXES, digests.PREFIX):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -44,7 +43,7 @@ def selects(since: str | None, until: str | None, execution: str | None = None) 
 def read(target: Any, since: str | None = None, until: str | None = None, execution: str | None = None,
          progress: Callable[[int, int], None] = lambda done, total: None) -> list[Stored]:
     s3, bucket = target.client("s3"), target.outputs["AuditBucketName"]
-    keys = _keys(target, since, until, execution)
+    keys = _keys(s3, bucket, since, until, execution)
     found = []
     for done, key in enumerate(keys, 1):
         got = s3.get_object(Bucket=bucket, Key=key)
