@@ -13,7 +13,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from countersign.asl import CheckpointBudgetExceeded
+from countersign.workflow.asl import CheckpointBudgetExceeded
 from stacks.config import Config, ConfigError
 from stacks.countersign_stack import CountersignStack
 

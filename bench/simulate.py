@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from countersign import calibration as cal  # noqa: E402
+from countersign.rules import calibration as cal  # noqa: E402
 
 PROPOSALS, DRIFT_AT, DRIFT_TYPE, DRIFT_POINTS = 40_000, 20_000, "ticket.reply", 0.10
 STATIC, START, SPOT_RATE, RECALIBRATE_EVERY = 0.9, 0.9, 0.10, 500

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from countersign import trail  # noqa: E402
-from countersign.verify import check  # noqa: E402
+from countersign.evidence import trail  # noqa: E402
+from countersign.evidence.verify import check  # noqa: E402
 from tests.fixtures.synthetic_trail import START, build  # noqa: E402
 
 

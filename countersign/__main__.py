@@ -1,6 +1,6 @@
 """``python -m countersign`` is the ``countersign`` command."""
 import sys
 
-from .cli import main
+from countersign.cli.commands import main
 
 sys.exit(main())

@@ -4,8 +4,8 @@ then Conclude (audit the executor's result and the verdict, return the verdict).
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign.runtime import build_deps
-from countersign.verdicts import conclude, settle
+from countersign.adapters.runtime import build_deps
+from countersign.workflow.verdicts import conclude, settle
 
 logger, metrics = Logger(), Metrics()
 DEPS = build_deps("reviews", "kill_switch")   # the stop button reaches every closing step

@@ -6,8 +6,8 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign.aws import S3AuditStore
-from countersign.digests import write
+from countersign.adapters.aws import S3AuditStore
+from countersign.evidence.digests import write
 
 logger, metrics = Logger(), Metrics()
 STORE = S3AuditStore(boto3.client("s3"), os.environ["AUDIT_BUCKET"])

@@ -11,8 +11,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from countersign.outbox import dispatch, is_new_decision, stale_after
-from countersign.runtime import build_deps
+from countersign.workflow.outbox import dispatch, is_new_decision, stale_after
+from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
 # a batch whose every record failed is reported like any other (item failures), not raised

@@ -2,8 +2,8 @@
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign.gate import prepare
-from countersign.runtime import build_deps
+from countersign.workflow.gate import prepare
+from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
 DEPS = build_deps("policy", "links")   # links: the KMS HMAC key also draws the spot checks

@@ -5,8 +5,8 @@ import os
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign.outbox import reconcile, stale_after
-from countersign.runtime import build_deps
+from countersign.workflow.outbox import reconcile, stale_after
+from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
 DEPS = build_deps("reviews", "callbacks")

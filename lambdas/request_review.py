@@ -5,8 +5,8 @@ The task token arrives in the event and goes only to DynamoDB; it is never logge
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign.gate import request_review
-from countersign.runtime import build_deps
+from countersign.workflow.gate import request_review
+from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
 DEPS = build_deps("reviews", "links", "notify")

@@ -8,9 +8,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign import desk
-from countersign.pages import SECURITY_HEADERS
-from countersign.runtime import build_deps
+from countersign.review import desk
+from countersign.review.pages import SECURITY_HEADERS
+from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
 app = APIGatewayRestResolver()

@@ -1,6 +1,6 @@
 """The audit trail at scale: Glue tables over the locked bucket (records, refusals, kill-switch
 flips; partition projection on the date folders, no crawler), an Athena workgroup with encrypted results in their own bucket, and one named
-query per question in ``countersign/audit_queries.py`` (the same SQL the tests run on DuckDB)."""
+query per question in ``countersign/evidence/audit_queries.py`` (the same SQL the tests run on DuckDB)."""
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration, RemovalPolicy
@@ -9,7 +9,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from countersign.audit_queries import PARTITION, QUERIES, TABLES
+from countersign.evidence.audit_queries import PARTITION, QUERIES, TABLES
 
 from .audit_trail import AuditTrail
 

@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from countersign.asl import DEFAULT_MAX_GATES
-from countersign.identity import MODES as REVIEWER_IDENTITIES
-from countersign.policy import build_document, rules_for
-from countersign.validation import SchemaError
+from countersign.workflow.asl import DEFAULT_MAX_GATES
+from countersign.evidence.identity import MODES as REVIEWER_IDENTITIES
+from countersign.rules.policy import build_document, rules_for
+from countersign.rules.validation import SchemaError
 
 _REVIEWER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

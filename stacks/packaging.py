@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".build"
-NOT_SHIPPED = {"cli.py", "client.py", "__main__.py", "sandbox"}   # client-side parts of the domain library
+NOT_SHIPPED = {"cli", "__main__.py", "sandbox"}   # client-side parts of the domain library
 LAYER_PACKAGES = ("jinja2", "markupsafe")
 
 

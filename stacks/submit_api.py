@@ -3,7 +3,7 @@ service integration to ``states:StartExecution`` with no Lambda.
 
 Its request template wraps the body, base64-encoded, in an envelope with the caller's IAM
 principal (``$context.identity.userArn``), which API Gateway takes from the verified signature: the
-proposal cannot write it (``countersign/submission.py``). The execution name comes from the
+proposal cannot write it (``countersign/workflow/submission.py``). The execution name comes from the
 ``Idempotency-Key`` header, so a retried submission joins the execution it started.
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from countersign.asl import check_budget
+from countersign.workflow.asl import check_budget
 
 ASL_DIR = Path(__file__).resolve().parent.parent / "statemachines"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from .deploy import Deployment
+from countersign.sandbox.deploy import Deployment
 
 
 @dataclass(frozen=True)

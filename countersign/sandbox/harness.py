@@ -11,10 +11,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import boto3
 
-from ..aws import S3AuditStore
-from . import lambda_runtime, moto_patches
-from .api_gateway import HttpResponse, Route, request, routes
-from .deploy import Deployment, deploy
+from countersign.adapters.aws import S3AuditStore
+from countersign.sandbox import lambda_runtime, moto_patches
+from countersign.sandbox.api_gateway import HttpResponse, Route, request, routes
+from countersign.sandbox.deploy import Deployment, deploy
 
 LINK = re.compile(r"https?://\S+/reviews/\S+")
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")

@@ -53,7 +53,7 @@ def _lambda_in_process() -> None:
 
     import os
 
-    from .lambda_runtime import BASE_ENV, invoke_in_process
+    from countersign.sandbox.lambda_runtime import BASE_ENV, invoke_in_process
 
     LambdaFunction._invoke_lambda = invoke_in_process
     os.environ.update(BASE_ENV)   # Powertools settings read at call time, the same for every function

@@ -24,7 +24,7 @@ from threading import Event, Thread
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .api_gateway import request
+from countersign.sandbox.api_gateway import request
 
 STACK = "Countersign-sandbox"
 REGION = "us-east-1"
@@ -39,7 +39,7 @@ def start_aws(aws_port: int):
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
-    from . import moto_patches
+    from countersign.sandbox import moto_patches
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True   # the tests' mock config
     default_user_config["iam"]["load_aws_managed_policies"] = True
@@ -56,8 +56,8 @@ def start_aws(aws_port: int):
 
 def deploy_stack(port: int, overrides: dict[str, Any]):
     """Synthesize with ``python app.py`` (exactly what ``cdk synth`` runs), then deploy into moto."""
-    from .harness import Harness
-    from .synth import ROOT, Synthesized
+    from countersign.sandbox.harness import Harness
+    from countersign.sandbox.synth import ROOT, Synthesized
 
     outdir = Path(tempfile.mkdtemp(prefix="countersign-sandbox-"))
     overrides = {"verdict_destinations": "[]", **overrides}   # it has no network to deliver verdicts to

@@ -148,7 +148,7 @@ def offline(*args: str):
 
 
 def test_from_an_export_it_says_what_is_missing_and_exits_5_on_an_integrity_problem_1_when_unreadable(tmp_path):
-    from countersign import trail
+    from countersign.evidence import trail
     from tests.fixtures.synthetic_trail import build
 
     objects, der = build(20, per_stream=5, hours=1)

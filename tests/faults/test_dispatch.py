@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from countersign.outbox import stale_after
+from countersign.workflow.outbox import stale_after
 from tests.faults.conftest import (Crash, deps, dispatcher_down, events, inject, reconcile, redeliver, review_item,
                                    verdict)
 from tests.helpers import decide, proposal, review_id_of, review_link, unique

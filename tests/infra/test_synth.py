@@ -71,7 +71,7 @@ def test_a_workflow_over_the_checkpoint_budget_fails_synth_naming_the_path(tmp_p
     import aws_cdk as cdk
     from aws_cdk import aws_lambda as lambda_
 
-    from countersign.asl import CheckpointBudgetExceeded
+    from countersign.workflow.asl import CheckpointBudgetExceeded
     from stacks.workflow import Workflow
 
     gate = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",

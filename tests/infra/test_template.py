@@ -271,7 +271,7 @@ def test_only_the_digest_function_may_sign_digests_with_a_p256_key_on_a_schedule
 
 
 def test_athena_reads_the_trail_through_projected_tables_and_runs_the_shared_sql(template):
-    from countersign.audit_queries import QUERIES, RECORD_COLUMNS
+    from countersign.evidence.audit_queries import QUERIES, RECORD_COLUMNS
 
     tables = {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
               for t in resources(template, "AWS::Glue::Table").values()}

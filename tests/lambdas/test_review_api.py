@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import boto3
 import pytest
 
-from countersign import links
+from countersign.review import links
 from tests.helpers import decide, decision_url, form_token, proposal, review_id_of, review_link, unique
 
 
@@ -173,7 +173,7 @@ def test_ai_written_links_are_inert_in_the_email_and_on_the_page_unless_their_ho
 
 
 def test_the_by_reviewer_index_lists_pending_reviews_until_they_are_decided(stack):
-    from countersign.aws import DynamoReviewStore
+    from countersign.adapters.aws import DynamoReviewStore
 
     store = DynamoReviewStore(boto3.client("dynamodb"), stack.table)
     arn = stack.start(proposal(), unique("listed"))

@@ -6,9 +6,9 @@ import hashlib
 import hmac
 from typing import Any
 
-from countersign.case import Case, Execution
-from countersign.policy import build_document, rules_for
-from countersign.reviews import PENDING, Review
+from countersign.workflow.case import Case, Execution
+from countersign.rules.policy import build_document, rules_for
+from countersign.review.reviews import PENDING, Review
 from tests.helpers import REFUND
 
 # A fixed copy of the sample context in cdk.json, so these tests do not move when cdk.json does.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from countersign.asl import CheckpointBudgetExceeded, check_budget, paths
+from countersign.workflow.asl import CheckpointBudgetExceeded, check_budget, paths
 
 GATE = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken"}
 STEP = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke"}

@@ -6,8 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from countersign import audit, canonical
-from countersign.audit import GENESIS, AuditConflict, append, read_stream, record_hash, refusal_stream
+from countersign.evidence import audit
+
+from countersign.rules import canonical
+from countersign.evidence.audit import GENESIS, AuditConflict, append, read_stream, record_hash, refusal_stream
 
 STREAM = "executions/2026/11/24/gate/run-1"
 

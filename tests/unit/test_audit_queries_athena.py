@@ -6,7 +6,7 @@ import boto3
 import requests
 from moto import mock_aws
 
-from countersign.audit_queries import QUERIES, run_athena
+from countersign.evidence.audit_queries import QUERIES, run_athena
 
 
 @mock_aws

@@ -10,12 +10,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from countersign import audit
-from countersign.deps import Deps
-from countersign.reviews import DECIDED, Decision
-from countersign.routing import facts
-from countersign.validation import AUDIT_RECORD_SCHEMA, SchemaError, load_schema, validate_audit_record
-from countersign.verdicts import record_decision
+from countersign.evidence import audit
+from countersign.adapters.deps import Deps
+from countersign.review.reviews import DECIDED, Decision
+from countersign.rules.routing import facts
+from countersign.rules.validation import AUDIT_RECORD_SCHEMA, SchemaError, load_schema, validate_audit_record
+from countersign.workflow.verdicts import record_decision
 from tests.unit.builders import REVIEW_ID, make_case, make_review
 from tests.unit.test_audit import FakeStore
 

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from countersign.calibration import (
+from countersign.rules.calibration import (
     Decision, Evidence, Thresholds, drift_check, evidence_table, exact_lower, recommend, wilson_interval)
 
 TYPE = "ticket.reply"

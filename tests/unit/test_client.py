@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from countersign import cli
-from countersign.client import SANDBOX_CREDENTIALS, session_for
+from countersign.cli import commands as cli
+from countersign.cli.client import SANDBOX_CREDENTIALS, session_for
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_no_credentials_at_all_is_one_line_with_advice(no_aws_configuration, cap
 def test_an_unreachable_endpoint_and_an_unreachable_aws_are_told_apart_from_a_missing_sandbox():
     from botocore.exceptions import EndpointConnectionError
 
-    from countersign.client import _cannot_read
+    from countersign.cli.client import _cannot_read
 
     down = EndpointConnectionError(endpoint_url="https://aws.internal.example:4566/")
     assert str(_cannot_read("S", "https://aws.internal.example:4566", "us-east-1", down)) == (
@@ -82,7 +82,7 @@ def test_a_usage_error_under_json_is_one_json_document(capsys):
 
 
 def test_the_exit_code_table_is_in_the_help_and_no_two_meanings_share_a_code(capsys):
-    from countersign import client
+    from countersign.cli import client
 
     with pytest.raises(SystemExit):
         cli.main(["--help"])

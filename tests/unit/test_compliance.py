@@ -7,10 +7,10 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from countersign.compliance import evidence, figures, render
-from countersign.compliance.checklist import checklist
-from countersign.compliance.sources import Sources
-from countersign.verify import Problem, Report, Stored
+from countersign.evidence.compliance import evidence, figures, render
+from countersign.evidence.compliance.checklist import checklist
+from countersign.evidence.compliance.sources import Sources
+from countersign.evidence.verify import Problem, Report, Stored
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 EVIL = "<script>alert(1)</script>" + "x" * 200

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from countersign import follow
-from countersign.follow import AWS_PACE, Progress
+from countersign.cli import follow
+from countersign.cli.follow import AWS_PACE, Progress
 
 ENTERED = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
 

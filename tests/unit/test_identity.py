@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from countersign import identity
-from countersign.links import StampRefused, sign_rendered, verify_rendered
+from countersign.evidence import identity
+from countersign.review.links import StampRefused, sign_rendered, verify_rendered
 from tests.unit.builders import REVIEW_ID, mac
 
 

@@ -5,8 +5,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from countersign.case import Execution
-from countersign.links import Grant, LinkRefused, review_url, sign, valid_review_id, verify
+from countersign.workflow.case import Execution
+from countersign.review.links import Grant, LinkRefused, review_url, sign, valid_review_id, verify
 from tests.unit.builders import REVIEW_ID, mac
 
 EXPIRES = 2_000_000_000

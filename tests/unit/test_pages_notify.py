@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from countersign.notify import clip, deadline_text, review_email, subject
-from countersign.pages import SECURITY_HEADERS, message_page, review_page
-from countersign.reviews import DECIDED, EXPIRED, Decision
+from countersign.review.notify import clip, deadline_text, review_email, subject
+from countersign.review.pages import SECURITY_HEADERS, message_page, review_page
+from countersign.review.reviews import DECIDED, EXPIRED, Decision
 from tests.unit.builders import make_case, make_review, refund
 
 XSS = "<script>alert(1)</script>"

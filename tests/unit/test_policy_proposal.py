@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from countersign.policy import Rules, UnknownActionType, build_document, rules_for
-from countersign.routing import expected_route, facts
-from countersign.proposal import InvalidProposal, check, check_shape, execution_name
-from countersign.validation import SchemaError
+from countersign.rules.policy import Rules, UnknownActionType, build_document, rules_for
+from countersign.rules.routing import expected_route, facts
+from countersign.rules.proposal import InvalidProposal, check, check_shape, execution_name
+from countersign.rules.validation import SchemaError
 from tests.unit.builders import REVIEWERS, policy_document, policy_source, refund
 
 
@@ -185,8 +185,8 @@ def test_execution_name_without_a_key_is_fresh_each_time():
 
 
 def test_the_deployed_policy_is_checked_again_at_run_time():
-    from countersign.policy import checked_document
-    from countersign.validation import SchemaError
+    from countersign.rules.policy import checked_document
+    from countersign.rules.validation import SchemaError
 
     document = policy_document()
     assert checked_document(document) is document

@@ -6,8 +6,8 @@ import botocore.exceptions as errors
 import pytest
 from botocore.parsers import ResponseParserError
 
-from countersign import retries
-from countersign.retries import OUTAGE_LIMIT, CallFailed, Patient
+from countersign.adapters import retries
+from countersign.adapters.retries import OUTAGE_LIMIT, CallFailed, Patient
 
 
 def client_error(code: str, status: int = 400) -> errors.ClientError:

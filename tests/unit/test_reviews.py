@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from countersign.links import Grant, LinkRefused
-from countersign.reviews import Decision, DecisionRefused, authorise, diff_values, parse_decision, resolve_proposers
+from countersign.review.links import Grant, LinkRefused
+from countersign.review.reviews import Decision, DecisionRefused, authorise, diff_values, parse_decision, resolve_proposers
 from tests.unit.builders import DEADLINE, REVIEW_ID, make_review
 
 AT = "2026-11-24T09:30:00Z"

@@ -8,8 +8,8 @@ import hmac
 
 import pytest
 
-from countersign.policy import Rules
-from countersign.routing import draw_of, effective_reversible, effective_risk, expected_route, facts, spot_check
+from countersign.rules.policy import Rules
+from countersign.rules.routing import draw_of, effective_reversible, effective_risk, expected_route, facts, spot_check
 
 RULES = Rules("ticket.reply", "v1", 0.9, 60, ("alice",), {}, risk="medium", reversible=True,
               always_human=("high", "critical"), veto_threshold=0.75, spot_check_rate=0.05)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from countersign.verify import Stored, check
+from countersign.evidence.verify import Stored, check
 from tests.fixtures.synthetic_trail import START, build
 
 

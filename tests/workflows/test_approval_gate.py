@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from countersign.audit import GENESIS, record_hash
+from countersign.evidence.audit import GENESIS, record_hash
 from tests.helpers import decide, proposal, review_link, unique
 
 

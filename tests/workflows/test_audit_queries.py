@@ -7,8 +7,10 @@ import json
 import boto3
 import pytest
 
-from countersign import client, trail
-from countersign.audit_queries import run_local
+from countersign.cli import client
+
+from countersign.evidence import trail
+from countersign.evidence.audit_queries import run_local
 from tests.helpers import decide, proposal, review_link, unique
 
 REFUND = {"type": "refund.issue", "summary": "Refund for SQL", "parameters": {"customer_id": "7", "amount": 30,
@@ -57,7 +59,7 @@ def test_override_rate_time_to_decision_expiries_and_refusals(answers):
 def test_the_packs_figures_from_the_sql_equal_those_from_the_records(stack, answers):
     """One definition: the pack computed by reading records, and from the named queries (as
     --athena gets them), agree on every count; percentiles are the engine's, so within a second."""
-    from countersign.compliance import figures
+    from countersign.evidence.compliance import figures
 
     read, queried = figures.summarise(figures.records_of(answers["objects"])), figures.from_queries(answers)
     for figure in read:

@@ -9,9 +9,11 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
-from countersign import client, digests, trail
-from countersign.aws import S3AuditStore
-from countersign.verify import check
+from countersign.cli import client
+
+from countersign.evidence import digests, trail
+from countersign.adapters.aws import S3AuditStore
+from countersign.evidence.verify import check
 from tests.helpers import proposal, unique
 
 
@@ -93,7 +95,7 @@ def tamper(stack):
 
 
 def dumps(record: dict) -> bytes:
-    from countersign import canonical
+    from countersign.rules import canonical
 
     return canonical.dumps(record).encode()
 
@@ -127,7 +129,7 @@ def test_two_records_swapped_are_named(stack, audited, tamper):
 
 
 def test_a_forged_record_inserted_into_a_chain_is_named(stack, audited, tamper):
-    from countersign.audit import record_hash
+    from countersign.evidence.audit import record_hash
 
     keys = keys_of(stack, audited["arns"][0])
     genuine = tamper.read(keys[1])

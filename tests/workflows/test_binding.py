@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from countersign.proposal import content_hash
+from countersign.rules.proposal import content_hash
 from tests.helpers import proposal, review_id_of, unique
 
 
@@ -32,7 +32,7 @@ def test_the_spot_check_draw_is_a_kms_mac_an_auditor_can_verify_and_a_proposer_c
 
     import boto3
 
-    from countersign.routing import draw_of
+    from countersign.rules.routing import draw_of
 
     sample = {"type": "sample.half", "summary": "Reply to ticket", "parameters": {}}
     version = json.loads(boto3.client("ssm").get_parameter(Name=stack.deployment.outputs["PolicyParameterName"])

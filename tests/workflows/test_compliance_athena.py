@@ -8,8 +8,10 @@ import json
 import boto3
 import pytest
 
-from countersign import audit_queries, cli, client, trail
-from countersign.compliance import figures
+from countersign.evidence import audit_queries, trail
+
+from countersign.cli import commands as cli, client
+from countersign.evidence.compliance import figures
 from tests.helpers import proposal, unique
 
 

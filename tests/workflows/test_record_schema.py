@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import boto3
 
-from countersign import canonical
-from countersign.aws import S3AuditStore
+from countersign.rules import canonical
+from countersign.adapters.aws import S3AuditStore
 from tests.fixtures import records
 from tests.helpers import unique
 

@@ -10,9 +10,11 @@ from datetime import datetime
 import boto3
 import pytest
 
-from countersign import canonical, identity
-from countersign.audit import GENESIS, record_hash
-from countersign.aws import DynamoPseudonyms
+from countersign.rules import canonical
+
+from countersign.evidence import identity
+from countersign.evidence.audit import GENESIS, record_hash
+from countersign.adapters.aws import DynamoPseudonyms
 from countersign.sandbox import lambda_runtime
 from tests.helpers import (decide, decision_url, form_token, hidden_fields, proposal, review_id_of, review_link,
                            unique)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from countersign.notify import deadline_text
+from countersign.review.notify import deadline_text
 from tests.helpers import proposal, review_id_of, unique
 
 GATES = {"RequestReview": "human_review", "VetoWindow": "veto_window", "SignOff": "post_execution",

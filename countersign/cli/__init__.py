@@ -1,0 +1,1 @@
+"""The countersign command: submit, wait, status, audit and reports."""

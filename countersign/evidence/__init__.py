@@ -1,0 +1,1 @@
+"""Evidence and reports: the audit trail, signed digests, verification, queries and reports."""

@@ -1,0 +1,1 @@
+"""The review desk: signed links, the review page and email, decisions and their authority."""

@@ -1,0 +1,117 @@
+"""The reviewer's desk: show a case (no side effect) and record a decision (one conditional write).
+
+Every refusal answers with a clear page and the right status, and is written to the audit trail
+under its own stream. Neither the link token nor the task token is ever logged or audited.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from countersign.evidence import audit
+from countersign.adapters.deps import Deps
+from countersign.evidence.identity import masked
+from countersign.review.links import LinkRefused, StampRefused, review_url, sign_rendered, valid_review_id, verify, verify_rendered
+from countersign.review.pages import message_page, review_page
+from countersign.review.reviews import DecisionRefused, authorise, parse_decision, record
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    html: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """Who asked, for the audit record of a refusal."""
+
+    request_id: str
+    source_ip: str = ""
+    user_agent: str = ""
+
+
+def show(review_id: str, token: str | None, deps: Deps, action_url: str, request: Request) -> Reply:
+    """Render the case, with a signed stamp of when it was rendered in its form. Nothing about the
+    review changes; a refused link is audited."""
+    try:
+        grant = verify(deps.mac, review_id, token, deps.clock())
+        review = authorise(deps.reviews.get(review_id), grant)
+    except LinkRefused as exc:
+        _refuse(deps, request, 403, str(exc), {"review_id": review_id if valid_review_id(review_id) else None,
+                                               "method": "GET"})
+        return Reply(403, message_page(403, "This link does not open a review", str(exc)))
+    rendered = sign_rendered(deps.mac, review_id, grant.reviewer, int(deps.clock() * 1000))
+    return Reply(200, review_page(review, grant.reviewer, token, action_url, rendered, deps.evidence_hosts))
+
+
+def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -> Reply:
+    token = form.get("t")
+    claimed = {"review_id": review_id if valid_review_id(review_id) else None, "method": "POST",
+               "decision": (form.get("decision") or "")[:16]}
+    try:
+        grant = verify(deps.mac, review_id, token, deps.clock())
+        review = authorise(deps.reviews.get(review_id), grant)
+    except LinkRefused as exc:
+        _refuse(deps, request, 403, str(exc), claimed)
+        return Reply(403, message_page(403, "Decision refused", str(exc)))
+    back = review_url(deps.review_base_url, review_id, token)
+    now = deps.clock()
+    decided_at = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds")
+    decision = None
+    try:
+        rendered_at, dwell = _rendered(deps, review_id, grant.reviewer, form.get("rendered"), now)
+        decision = replace(parse_decision(form, grant, review, decided_at.replace("+00:00", "Z")),
+                           rendered_at=rendered_at, dwell_seconds=dwell)
+        done = record(deps.reviews, review, decision, int(deps.clock()))
+    except DecisionRefused as exc:
+        if exc.late:     # a click that lost the write to the window's close: on the execution's record
+            _late(deps, request, review, grant.reviewer, claimed["decision"], exc.message, decision)
+        else:
+            _refuse(deps, request, exc.status, exc.message, {**claimed, "reviewer": grant.reviewer,
+                                                             "policy_version": review.case.rules.version},
+                    review.case.identities)
+        return Reply(exc.status, message_page(exc.status, "Decision not recorded", exc.message, back))
+    needed = review.case.rules.quorum
+    if needed > 1 and decision.outcome != "rejected":
+        vote = next(v for v in done.decision.all_votes() if v["reviewer"] == grant.reviewer)
+        audit.append(deps.audit, review.case.execution.audit_stream, "vote_recorded", review.case.record({
+            "actor": f"reviewer:{grant.reviewer}", **vote, "approvals": done.approvals, "quorum": needed}),
+            event_key=f"vote_recorded.{review_id}.{review.case.named(grant.reviewer)}")
+    again = "It was already recorded; one reviewer never counts twice. " if done.repeated else ""
+    if done.status == "counted":
+        return Reply(200, message_page(200, "Approval recorded", f"{again}Your approval is recorded: {done.approvals} "
+                                       f"of {needed} approvals. The action waits for the others.", back))
+    return Reply(200, message_page(200, "Decision recorded", f"{again}You {decision.outcome} this action. The "
+                                   "workflow resumes now; your decision and rationale are in the audit trail.", back))
+
+
+def _rendered(deps: Deps, review_id: str, reviewer: str, stamp: str | None,
+              now: float) -> tuple[str | None, float | None]:
+    """(rendered_at, dwell_seconds) from the form's signed stamp; (None, None) for a page rendered
+    before pages carried one. An altered stamp is refused like any tampered form field."""
+    if not stamp:
+        return None, None
+    try:
+        rendered_ms = verify_rendered(deps.mac, review_id, reviewer, stamp)
+    except StampRefused as exc:
+        raise DecisionRefused(400, str(exc)) from None
+    rendered_at = datetime.fromtimestamp(rendered_ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+    return rendered_at.replace("+00:00", "Z"), round(now - rendered_ms / 1000, 3)
+
+
+def _late(deps: Deps, request: Request, review, reviewer: str, choice: str, reason: str, decision) -> None:
+    audit.append(deps.audit, review.case.execution.audit_stream, "late_decision", review.case.record({
+        "actor": f"reviewer:{reviewer}", "reviewer": reviewer, "decision": choice,
+        "rendered_at": decision.rendered_at, "dwell_seconds": decision.dwell_seconds,
+        "status": 409, "note": reason, "source_ip": request.source_ip, "user_agent": request.user_agent[:256],
+    }), event_key=f"late_decision.{review.review_id}.{review.case.named(reviewer)}.{request.request_id}")
+
+
+def _refuse(deps: Deps, request: Request, status: int, reason: str, claimed: dict,
+            names: dict[str, str] | None = None) -> None:
+    audit.append(deps.audit, audit.refusal_stream(request.request_id), "refused_request", masked({
+        "actor": f"reviewer:{claimed['reviewer']}" if claimed.get("reviewer") else "anonymous",
+        "status": status, "reason": reason, "request": claimed,
+        "source_ip": request.source_ip, "user_agent": request.user_agent[:256],
+    }, names or {}))

@@ -1,0 +1,57 @@
+"""HTML pages for reviewers, rendered by Jinja2 with autoescaping always on.
+
+Proposal text is untrusted: it only ever reaches the page through autoescaped expressions, with
+hidden and direction-changing characters made visible (``inert.visible``); an evidence URL is a
+link only for https on a host of the deployment's ``evidence_hosts`` allow-list, otherwise plain
+text marked unverified; and the page runs no script at all (see ``SECURITY_HEADERS``).
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from countersign.review.notify import deadline_text
+from countersign.review.reviews import Review
+
+SECURITY_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                                "frame-ancestors 'none'; base-uri 'none'"),
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Strict-Transport-Security": "max-age=63072000",
+}
+
+
+@lru_cache(maxsize=1)
+def _env():
+    from jinja2 import Environment, FileSystemLoader
+
+    from countersign.review.inert import host_of, visible
+
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "templates"), autoescape=True)
+    env.filters.update(visible=visible, host=host_of)
+    return env
+
+
+def review_page(review: Review, reviewer: str, token: str, action_url: str, rendered: str = "",
+                evidence_hosts: tuple[str, ...] = ()) -> str:
+    """``rendered``: the signed stamp of when this page was rendered (``links.sign_rendered``);
+    ``evidence_hosts``: the hosts whose https evidence URLs may be links."""
+    case = review.case
+    return _env().get_template("review.html.j2").render(
+        review=review, reviewer=reviewer, token=token, action_url=action_url, rendered=rendered,
+        evidence_hosts=evidence_hosts,
+        action=case.action, proposal={"reversible": None, **case.proposal}, confidence=case.confidence,
+        facts=case.facts, executed=case.executed,
+        deadline=deadline_text(review.deadline),
+        parameters_json=json.dumps(case.action["parameters"], indent=2, ensure_ascii=False),
+    )
+
+
+def message_page(status: int, heading: str, message: str, review_url: str | None = None) -> str:
+    return _env().get_template("message.html.j2").render(
+        status=status, heading=heading, message=message, review_url=review_url)

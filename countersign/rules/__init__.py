@@ -1,0 +1,1 @@
+"""Domain rules: the policy, the proposal contract, routing and calibration."""

@@ -1,0 +1,159 @@
+"""The oversight policy: what each action type needs before it may run.
+
+The policy document is built from CDK context at synth time, validated against
+``schemas/policy.v1.json``, stored in SSM and read by the workflow at run time. Its version is a
+hash of its content, so every audit record names exactly the rules that applied. Each action type
+inherits ``default`` and overrides what it needs.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from countersign.rules import canonical
+from countersign.rules.validation import SchemaError, load_schema, validate
+
+POLICY_SCHEMA = "policy.v1.json"
+RISKS = ("low", "medium", "high", "critical")
+DEFAULTS = {"risk": "medium", "reversible": False, "always_human": ["high", "critical"],
+            "veto_threshold": None, "veto_window_seconds": 3600, "spot_check_rate": 0.0, "quorum": 1,
+            "executor": None, "compensation": None, "hotl": "veto", "post_execution_review": False,
+            "tiers": None, "reminder_before_seconds": None}
+
+
+class UnknownActionType(ValueError):
+    pass
+
+
+def build_document(policy: dict[str, Any], known_reviewers: set[str]) -> dict[str, Any]:
+    """Validate a policy from configuration and return it with its content version."""
+    validate(policy, load_schema(POLICY_SCHEMA))
+    for scope, rules in [("default", policy["default"]), *policy["action_types"].items()]:
+        named = set(rules.get("reviewers", [])) | {r for tier in rules.get("tiers", []) for r in tier["reviewers"]}
+        unknown = named - known_reviewers
+        if unknown:
+            raise SchemaError(f"policy {scope}: reviewers not configured: {', '.join(sorted(unknown))}",
+                              f"{_path(scope)}.reviewers")
+        if "parameters" in rules:
+            _check_parameters_schema(scope, rules["parameters"])
+        merged = {**DEFAULTS, **policy["default"], **rules}
+        for problem, where in _combination_problems(merged):
+            raise SchemaError(f"policy {scope}: {problem}", f"{_path(scope)}.{where}")
+        available = min([len(t["reviewers"]) for t in merged["tiers"]] if merged["tiers"]
+                        else [len(merged.get("reviewers") or known_reviewers)])
+        if merged["quorum"] > available:
+            raise SchemaError(f"policy {scope}: quorum {merged['quorum']} needs at least that many reviewers "
+                              f"(has {available})", f"{_path(scope)}.quorum")
+        if merged["veto_threshold"] is not None and merged["veto_threshold"] >= merged["auto_approve_threshold"]:
+            raise SchemaError(f"policy {scope}: veto_threshold must be below auto_approve_threshold",
+                              f"{_path(scope)}.veto_threshold")
+    body = {"default": policy["default"], "action_types": policy["action_types"]}
+    return {**body, "version": canonical.sha256(body)[:12]}
+
+
+def checked_document(document: dict[str, Any]) -> dict[str, Any]:
+    """The policy as read at run time: it must still satisfy the schema and its own version hash,
+    or the step fails (closed) rather than route by rules nobody reviewed."""
+    body = {"default": document.get("default"), "action_types": document.get("action_types")}
+    validate(body, load_schema(POLICY_SCHEMA))
+    if document.get("version") != canonical.sha256(body)[:12]:
+        raise SchemaError("the deployed policy does not match its version hash", "$.version")
+    return document
+
+
+def _combination_problems(merged: dict[str, Any]) -> list[tuple[str, str]]:
+    found = []
+    if merged["post_execution_review"] and not merged["executor"]:
+        found.append(("post_execution_review needs an executor to stage and promote the action", "executor"))
+    if merged["hotl"] == "post_hoc" and not (merged["executor"] and merged["compensation"]):
+        found.append(("hotl post_hoc needs an executor and a compensation to reverse it", "compensation"))
+    return found
+
+
+def _path(scope: str) -> str:
+    return "$.default" if scope == "default" else f"$.action_types.{scope}"
+
+
+def _check_parameters_schema(scope: str, schema: dict[str, Any]) -> None:
+    import fastjsonschema
+
+    try:
+        fastjsonschema.compile(schema)
+    except Exception as exc:  # definition errors, and re.error for a bad "pattern"
+        raise SchemaError(f"policy {scope}: parameters is not a valid JSON Schema: {exc}",
+                          f"{_path(scope)}.parameters") from None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The policy as it applies to one action type (default merged with the type's overrides).
+
+    Its snapshot travels in the workflow state; the Choice state compares against these names.
+    """
+
+    action_type: str
+    version: str
+    auto_approve_threshold: float
+    review_timeout_seconds: int
+    reviewers: tuple[str, ...]
+    parameters: dict[str, Any]
+    risk: str = "medium"
+    reversible: bool = False
+    always_human: tuple[str, ...] = ("high", "critical")
+    veto_threshold: float | None = None
+    veto_window_seconds: int = 3600
+    spot_check_rate: float = 0.0
+    quorum: int = 1
+    executor: str | None = None
+    compensation: str | None = None
+    hotl: str = "veto"
+    post_execution_review: bool = False
+    tiers: tuple[dict[str, Any], ...] = ()          # [{reviewers, timeout_seconds}], asked in order
+    reminder_before_seconds: int | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = asdict(self)
+        snap.update(reviewers=list(self.reviewers), always_human=list(self.always_human), tiers=list(self.tiers))
+        for optional in ("veto_threshold", "executor", "compensation", "reminder_before_seconds"):
+            if snap[optional] is None:
+                del snap[optional]              # absent, so the Choice's IsPresent tests are false
+        return snap
+
+    @classmethod
+    def from_snapshot(cls, snap: dict[str, Any]) -> "Rules":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in snap.items() if k in known}
+        values["reviewers"] = tuple(values["reviewers"])
+        values["always_human"] = tuple(values.get("always_human", cls.always_human))
+        values["tiers"] = tuple(values.get("tiers", ()))
+        values.setdefault("parameters", {})
+        return cls(**values)
+
+
+def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[str]) -> Rules:
+    if action_type not in document["action_types"]:
+        known = ", ".join(sorted(document["action_types"]))
+        raise UnknownActionType(f"unknown action type {action_type!r}; this stack accepts: {known}")
+    merged = {**DEFAULTS, **document["default"], **document["action_types"][action_type]}
+    return Rules(
+        action_type=action_type,
+        version=document["version"],
+        auto_approve_threshold=float(merged["auto_approve_threshold"]),
+        review_timeout_seconds=int(merged["review_timeout_seconds"]),
+        reviewers=tuple(merged.get("reviewers") or all_reviewers),
+        parameters=merged.get("parameters") or {"type": "object"},
+        risk=merged["risk"],
+        reversible=bool(merged["reversible"]),
+        always_human=tuple(merged["always_human"]),
+        veto_threshold=None if merged["veto_threshold"] is None else float(merged["veto_threshold"]),
+        veto_window_seconds=int(merged["veto_window_seconds"]),
+        spot_check_rate=float(merged["spot_check_rate"]),
+        quorum=int(merged["quorum"]),
+        executor=merged["executor"],
+        compensation=merged["compensation"],
+        hotl=merged["hotl"],
+        post_execution_review=bool(merged["post_execution_review"]),
+        tiers=tuple(merged["tiers"] or [{"reviewers": list(merged.get("reviewers") or all_reviewers),
+                                         "timeout_seconds": int(merged["review_timeout_seconds"])}]),
+        reminder_before_seconds=merged["reminder_before_seconds"],
+    )

@@ -1,0 +1,1 @@
+"""Workflow steps: what each Step Functions task does, from Prepare to the verdict."""

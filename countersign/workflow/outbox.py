@@ -1,0 +1,98 @@
+"""The decision outbox: every decision that won its review's write reaches the workflow once.
+
+The dispatcher (fed by the review table's stream) and the reconciler (on a schedule, and
+``countersign redrive``) run the same ``dispatch``: claim the decision (DECIDED → DISPATCHING,
+or take over a claim older than ``stale_after``), audit it, call the workflow back unless
+``delivered_at`` says an earlier attempt did, then mark it DISPATCHED. A crash anywhere leaves
+the review claimed or decided, and so listed by the ``by-outbox`` index for the next sweep.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from countersign.evidence import audit
+from countersign.adapters.deps import Deps
+from countersign.review.reviews import DECIDED, DISPATCHING, Review
+from countersign.workflow.verdicts import record_decision
+
+CLAIM_MARGIN_SECONDS = 30
+
+
+def stale_after(dispatcher_timeout: int) -> int:
+    """A claim older than this belongs to a dispatcher that died: its invocation ran out of time
+    (``dispatcher_timeout``) and a margin for clock skew has passed."""
+    return dispatcher_timeout + CLAIM_MARGIN_SECONDS
+
+
+class ClaimHeld(RuntimeError):
+    """Another delivery holds a fresh claim on this decision: the record must be retried later,
+    never acknowledged, in case that delivery dies."""
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """``delivered`` (the callback was accepted), ``closed`` (the task had already closed: an earlier
+    delivery landed, or its timer fired and the timeout branch followed the stored decision), or
+    ``done`` (nothing to do); ``resumed`` when the claim was taken over from a dead dispatcher."""
+
+    result: str
+    resumed: bool = False
+
+
+def dispatch(review_id: str, deps: Deps, stale: int) -> Dispatched:
+    """Hand one stored decision to the waiting workflow. Raises ClaimHeld when another delivery
+    holds a fresh claim."""
+    now = int(deps.clock())
+    claimed = deps.reviews.claim_dispatch(review_id, now, stale)
+    if claimed == "held":
+        raise ClaimHeld(f"review {review_id} is being dispatched by another delivery")
+    if claimed == "done":
+        return Dispatched("done")
+    review: Review = claimed
+    resumed = review.status == DISPATCHING
+    if resumed:                            # taken over from a dispatcher that died mid-way
+        audit.append(deps.audit, review.case.execution.audit_stream, "dispatch_resumed", review.case.record({
+            "actor": "system:dispatcher", "claim_age_seconds": now - review.claimed_at,
+            "delivered_before": review.delivered_at is not None,
+        }), event_key=f"dispatch_resumed.{review_id}.{review.claimed_at}")
+    record_decision(review, deps)
+    delivered = review.delivered_at
+    if delivered is None and deps.callbacks.deliver(review.task_token, review.decision):
+        delivered = int(deps.clock())
+    deps.reviews.mark_dispatched(review_id, delivered, int(deps.clock()))
+    return Dispatched("delivered" if delivered else "closed", resumed)
+
+
+def is_new_decision(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """A stream record (typed images) of a review item that just became DECIDED."""
+    return (new.get("sk", {}).get("S") == "REVIEW" and new.get("status", {}).get("S") == DECIDED
+            and old.get("status", {}).get("S") != DECIDED)
+
+
+@dataclass
+class Sweep:
+    delivered: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    resumed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"delivered": len(self.delivered), "closed": len(self.closed), "held": len(self.held),
+                "resumed": self.resumed, "reviews": sorted(self.delivered + self.closed)}
+
+
+def reconcile(deps: Deps, stale: int) -> Sweep:
+    """Finish every decision the outbox still lists: left DECIDED (its stream record never came,
+    or failed for good) or claimed by a dispatcher that died. A fresh claim is left to its holder."""
+    sweep = Sweep()
+    for review_id in deps.reviews.undispatched():
+        try:
+            done = dispatch(review_id, deps, stale)
+        except ClaimHeld:
+            sweep.held.append(review_id)
+            continue
+        if done.result != "done":
+            sweep.resumed += done.resumed
+            (sweep.delivered if done.result == "delivered" else sweep.closed).append(review_id)
+    return sweep
