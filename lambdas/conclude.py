@@ -8,7 +8,8 @@ from countersign.adapters.runtime import build_deps
 from countersign.workflow.verdicts import conclude, settle
 
 logger, metrics = Logger(), Metrics()
-DEPS = build_deps("reviews", "kill_switch")   # the stop button reaches every closing step
+DEPS = build_deps("reviews", "kill_switch", "policy", "autonomy")   # the stop button reaches every closing
+# step; the policy and its adjustments, for an approved policy.autonomy change
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -81,8 +81,9 @@ class ApprovalGate(Construct):
         request = fns.add("RequestReview", "lambdas.request_review.handler",
                           description="Store pending review, notify reviewers",
                           environment=notify_env)
+        policy_env = {"POLICY_PARAMETER": self.policy.parameter_name}
         conclude = fns.add("Conclude", "lambdas.conclude.handler", description="Closing audit record and verdict",
-                           environment={**audit_env, **store_env, **kill_env})
+                           environment={**audit_env, **store_env, **kill_env, **policy_env})
         reminders = fns.add("Reminders", "lambdas.reminders.handler", timeout=60,
                             description="Remind reviewers before their deadline",
                             environment=notify_env)
@@ -111,7 +112,10 @@ class ApprovalGate(Construct):
 
         for fn in (prepare, review_fn, request, conclude, dispatcher, reminders, reconciler):
             self.audit.grant_append(fn)
-        self.policy.grant_read(prepare)
+        for fn in (prepare, conclude):   # the policy in effect: deployed, plus the calibrated adjustments
+            self.policy.grant_read(fn)
+        self.reviews.grant_autonomy(prepare, "dynamodb:GetItem")
+        self.reviews.grant_autonomy(conclude, "dynamodb:GetItem", "dynamodb:PutItem")   # an approved policy.autonomy change
         if config.audit_reviewer_identity == "pseudonym":   # Prepare writes the pseudonym → id lookup
             self.reviews.grant_pseudonym_lookup(prepare)
         for fn in (prepare, conclude):   # read at intake, and at every step where an action would proceed
@@ -144,6 +148,29 @@ class ApprovalGate(Construct):
         # API Gateway logging needs the account's CloudWatch role, which the review API sets
         self.submit_api.api.deployment_stage.node.add_dependency(self.api.api.node.find_child("Account"))
 
+        # The calibrator: thresholds from the correction history. It tightens and demotes at once;
+        # a loosening it may only propose, through the gate (the one role besides the submit path's
+        # that may start it, and the only submitter Prepare accepts for policy.autonomy).
+        calibrator = fns.add("Calibrator", "lambdas.calibrate.handler", timeout=900, memory=1024,
+                             description="Calibrate thresholds on the correction history",
+                             environment={**audit_env, **store_env, **policy_env,
+                                          "TOPIC_ARN": self.notifications.topic.topic_arn,
+                                          "REVIEWERS": ",".join(config.reviewer_ids),
+                                          "STATE_MACHINE_ARN": self.workflow.state_machine.state_machine_arn})
+        calibrator.add_environment("CALIBRATOR_PRINCIPAL", calibrator.role.role_arn)
+        prepare.add_environment("CALIBRATOR_PRINCIPAL", calibrator.role.role_arn)
+        self.audit.grant_append(calibrator)
+        self.policy.grant_read(calibrator)
+        self.reviews.grant(calibrator, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                           "dynamodb:DeleteItem")
+        self.data_key.grant(calibrator, "kms:Decrypt", "kms:GenerateDataKey")
+        self.notifications.topic.grant_publish(calibrator)
+        self.workflow.state_machine.grant_start_execution(calibrator)
+        self.calibrate_sweep = events.Rule(
+            self, "CalibrateSweep", description="Countersign: calibrate thresholds, demote on drift",
+            schedule=events.Schedule.rate(Duration.minutes(config.calibrate_minutes)),
+            targets=[targets.LambdaFunction(calibrator, retry_attempts=2)])
+
         self.dead_letters = sqs.Queue(self, "DispatchDeadLetters", encryption=sqs.QueueEncryption.KMS,
                                       encryption_master_key=self.data_key, enforce_ssl=True,
                                       retention_period=Duration.days(14))
@@ -157,7 +184,7 @@ class ApprovalGate(Construct):
                                           "status": {"S": lambda_.FilterRule.is_equal("DECIDED")}}}})]))
         self.functions = {"Prepare": prepare, "ReviewApi": review_fn, "RequestReview": request,
                           "Conclude": conclude, "Dispatcher": dispatcher, "Reminders": reminders,
-                          "Reconciler": reconciler, "Digest": digest}
+                          "Reconciler": reconciler, "Digest": digest, "Calibrator": calibrator}
         self.verdict_delivery = VerdictDelivery(self, "VerdictDelivery", state_machine=self.workflow.state_machine,
                                                 destinations=config.verdict_destinations) \
             if config.verdict_destinations else None

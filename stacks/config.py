@@ -57,6 +57,7 @@ class Config:
     audit_digest_minutes: int = 60               # how often the signed audit digest is written
     evidence_hosts: tuple[str, ...] = ()         # hosts whose https evidence URLs the review page may link
     audit_reviewer_identity: str = "id"          # audit records name reviewers by registry id, or by pseudonym
+    calibrate_minutes: int = 60                  # how often the calibrator runs (drift demotes within this)
 
     @property
     def is_production(self) -> bool:
@@ -87,7 +88,8 @@ class Config:
         if len({r.id for r in reviewers}) != len(reviewers):
             raise ConfigError("context reviewers: reviewer ids must be unique")
         try:
-            policy = build_document(value("policy", {}), {r.id for r in reviewers})
+            policy = build_document(value("policy", {}), {r.id for r in reviewers},
+                                    _autonomy_review(value("autonomy_review", {}), [r.id for r in reviewers]))
         except SchemaError as exc:
             raise ConfigError(f"context policy: {exc.message} (at {exc.path})") from None
         lock_mode = str(value("audit_lock_mode", "COMPLIANCE" if stage == "prod" else "GOVERNANCE")).upper()
@@ -129,7 +131,26 @@ class Config:
                    dispatcher_timeout, reconcile, _destinations(value("verdict_destinations", [])),
                    _bool(value("authenticated_submitter_only", stage == "prod"), "authenticated_submitter_only"),
                    _digest_minutes(value("audit_digest_minutes", 60)), _hosts(value("evidence_hosts", [])),
-                   identity)
+                   identity, _ranged(value("calibrate_minutes", 60), "calibrate_minutes", 5, 1440))
+
+
+def _ranged(raw: Any, key: str, low: int, high: int) -> int:
+    number = _int(raw, key)
+    if not low <= number <= high:
+        raise ConfigError(f"context {key}: {low} to {high}, got {number}")
+    return number
+
+
+def _autonomy_review(raw: Any, ids: list[str]) -> dict[str, Any]:
+    """Who approves the calibrator's loosenings (``policy.autonomy``): ``{reviewers, quorum}``; by
+    default every reviewer, and two of them (one when there is only one)."""
+    if not isinstance(raw, dict) or set(raw) - {"reviewers", "quorum"}:
+        raise ConfigError(f"context autonomy_review: {{\"reviewers\": [ids], \"quorum\": n}}, got {raw!r}")
+    reviewers = raw.get("reviewers", ids)
+    if not isinstance(reviewers, list) or not reviewers or set(reviewers) - set(ids):
+        raise ConfigError(f"context autonomy_review.reviewers: configured reviewer ids, got {reviewers!r}")
+    quorum = _ranged(raw.get("quorum", min(2, len(reviewers))), "autonomy_review.quorum", 1, len(reviewers))
+    return {"reviewers": reviewers, "quorum": quorum}
 
 
 def _int(raw: Any, key: str) -> int:

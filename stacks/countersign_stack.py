@@ -25,6 +25,7 @@ class CountersignStack(Stack):
             "DeadLetterQueueUrl": self.gate.dead_letters.queue_url,
             "ReconcilerFunctionName": self.gate.functions["Reconciler"].function_name,
             "DigestFunctionName": self.gate.functions["Digest"].function_name,
+            "CalibratorFunctionName": self.gate.functions["Calibrator"].function_name,
             "DigestKeyArn": self.gate.audit.digest_key.key_arn,
             "AuditDatabaseName": self.gate.queries.database_name,
             "AuditWorkGroupName": self.gate.queries.workgroup.name,

@@ -31,7 +31,8 @@ def acknowledge(stack: Stack) -> None:
         _ack(fn.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/*]",
              "Audit records are appended under per-execution keys that cannot be listed in advance; "
              "the grant is PutObject/GetObject only (no delete, no retention or governance bypass).")
-    for fn in (gate.functions["RequestReview"], gate.functions["Dispatcher"], gate.functions["Reminders"]):
+    for fn in (gate.functions["RequestReview"], gate.functions["Dispatcher"], gate.functions["Reminders"],
+               gate.functions["Calibrator"]):
         _ack(fn.role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
              "CDK's grant for publishing to the KMS-encrypted topic / reading the encrypted stream.")
     _ack(gate.functions["Dispatcher"].role, "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
@@ -73,6 +74,9 @@ def acknowledge(stack: Stack) -> None:
     _ack(gate.reconcile_sweep, "Serverless-EventBusDLQ",
          "The reconciler is idempotent and runs every few minutes: a failed run is redone by the next one "
          "(undispatched decisions stay in the by-outbox index), so no decision is lost.")
+    _ack(gate.calibrate_sweep, "Serverless-EventBusDLQ",
+         "The calibrator reads the whole history each run and is idempotent (a change is one conditional write, "
+         "a proposal has a content-derived execution name): a failed run is redone by the next one.")
     for queue in (gate.dead_letters, gate.notifications.undelivered):
         _ack(queue, "AwsSolutions-SQS3", "This queue is itself a dead-letter destination.")
         _ack(queue, "Serverless-SQSRedrivePolicy", "This queue is itself a dead-letter destination.")

@@ -51,6 +51,14 @@ class ReviewStore(Construct):
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=list(actions), resources=[self.table.table_arn]))
 
+    def grant_autonomy(self, grantee: iam.IGrantable, *actions: str) -> None:
+        """The calibrated adjustments' item (``AUTONOMY``) and no other: Prepare reads it, Conclude
+        writes an approved change."""
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=list(actions), resources=[self.table.table_arn],
+            conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["AUTONOMY"]}}))
+        self.key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
+
     def grant_pseudonym_lookup(self, grantee: iam.IGrantable) -> None:
         """Write the pseudonym lookup items (``PSEUDONYM#…``) and no other item: for Prepare, when
         audit records name reviewers by pseudonym (``audit_reviewer_identity``)."""

@@ -25,6 +25,9 @@ class Deps:
     evidence_hosts: tuple[str, ...] = ()   # hosts an AI-written evidence URL may link to on the review page
     reviewer_identity: str = "id"      # how audit records name reviewers: id | pseudonym (read by Prepare)
     pseudonyms: Any = None             # identity.PseudonymLookup: pseudonym → id, outside the locked bucket
+    autonomy: Any = None               # aws.DynamoAutonomy: the adjustments beside the deployed policy
+    calibrator: str | None = None      # the calibrator's IAM role ARN: the one submitter of policy.autonomy
+    start_gate: Callable[[dict[str, Any]], str] | None = None   # start a gate execution (the calibrator's proposals)
     clock: Callable[[], float] = time.time
     once: Callable[[str, Callable[[], Any]], None] = lambda key, effect: effect()   # side effects once per key
 

@@ -3,8 +3,9 @@
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
 REVIEWERS (comma-separated ids), REVIEWER_EMAILS (JSON: id → email), REVIEWER_PRINCIPALS (JSON: id →
 IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS (JSON list),
-AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup). Only the clients a
-handler asks for are made.
+AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup),
+CALIBRATOR_PRINCIPAL (the calibrator's role ARN), STATE_MACHINE_ARN (for the calibrator). Only the clients
+a handler asks for are made.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any, Callable
 
 import boto3
 
-from countersign.adapters.aws import DynamoPseudonyms, DynamoReviewStore, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
+from countersign.adapters.aws import (DynamoAutonomy, DynamoPseudonyms, DynamoReviewStore, S3AuditStore, SnsNotifier,
+                                     StepFunctionsCallbacks, StepFunctionsGate, kms_mac)
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import check_mode
 
@@ -78,7 +80,8 @@ class Once:
 
 
 def build_deps(*needs: str) -> Deps:
-    """``needs`` is a subset of: reviews, links, notify, callbacks, policy, kill_switch (audit is always made)."""
+    """``needs`` is a subset of: reviews, links, notify, callbacks, policy, kill_switch, autonomy, gate
+    (audit is always made)."""
     env = os.environ
     extra: dict[str, Any] = {}
     if "reviews" in needs:
@@ -94,6 +97,11 @@ def build_deps(*needs: str) -> Deps:
         extra["load_policy"] = _policy_loader()
     if "policy" in needs or "kill_switch" in needs:
         extra["load_kill_switch"] = _kill_switch_loader()
+    if "autonomy" in needs:
+        extra["autonomy"] = DynamoAutonomy(boto3.client("dynamodb"), env["REVIEWS_TABLE"])
+    if "gate" in needs:
+        extra["start_gate"] = StepFunctionsGate(boto3.client("stepfunctions"), env["STATE_MACHINE_ARN"],
+                                                env["CALIBRATOR_PRINCIPAL"])
     identity = check_mode(env.get("AUDIT_REVIEWER_IDENTITY") or "id")
     if identity == "pseudonym":
         if not env.get("REVIEWS_TABLE"):
@@ -109,5 +117,6 @@ def build_deps(*needs: str) -> Deps:
         review_base_url=env.get("REVIEW_BASE_URL", ""),
         evidence_hosts=tuple(json.loads(env.get("EVIDENCE_HOSTS") or "[]")),
         reviewer_identity=identity,
+        calibrator=env.get("CALIBRATOR_PRINCIPAL") or None,
         **extra,
     )

@@ -22,6 +22,7 @@ EVENTS = frozenset({
     "proposal_received", "review_requested", "decision_recorded", "auto_approved",
     "expired", "late_decision", "refused_request", "verdict_issued", "kill_switch_changed", "vote_recorded",
     "escalated", "reminder_sent", "action_executed", "execution_failed", "dispatch_resumed",
+    "autonomy_changed", "autonomy_demoted",
 })
 
 
@@ -80,3 +81,9 @@ def refusal_stream(request_id: str, at: str | None = None) -> str:
 
 def read_stream(store: AuditStore, stream: str) -> list[dict[str, Any]]:
     return [json.loads(store.get(k)) for k in sorted(store.list_keys(stream + "/"))]
+
+
+def read_prefix(store: AuditStore, prefix: str) -> list[dict[str, Any]]:
+    """Every record under ``prefix`` (for the calibrator, which reads the whole history; the
+    Athena queries are the way out for large trails)."""
+    return [json.loads(store.get(k)) for k in store.list_keys(prefix) if k.endswith(".json")]

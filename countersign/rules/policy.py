@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from countersign.rules import canonical
+from countersign.rules import autonomy, canonical
+from countersign.rules.calibration import MIN_SAMPLES, TARGET_ERROR
 from countersign.rules.validation import SchemaError, load_schema, validate
 
 POLICY_SCHEMA = "policy.v1.json"
@@ -18,16 +19,26 @@ RISKS = ("low", "medium", "high", "critical")
 DEFAULTS = {"risk": "medium", "reversible": False, "always_human": ["high", "critical"],
             "veto_threshold": None, "veto_window_seconds": 3600, "spot_check_rate": 0.0, "quorum": 1,
             "executor": None, "compensation": None, "hotl": "veto", "post_execution_review": False,
-            "tiers": None, "reminder_before_seconds": None}
+            "tiers": None, "reminder_before_seconds": None, "target_error": TARGET_ERROR, "min_samples": MIN_SAMPLES}
 
 
 class UnknownActionType(ValueError):
     pass
 
 
-def build_document(policy: dict[str, Any], known_reviewers: set[str]) -> dict[str, Any]:
-    """Validate a policy from configuration and return it with its content version."""
+def build_document(policy: dict[str, Any], known_reviewers: set[str],
+                   autonomy_review: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate a policy from configuration and return it with its content version.
+
+    ``autonomy_review`` (``{reviewers, quorum}``) adds the built-in ``policy.autonomy`` action type,
+    through which the calibrator's loosenings are approved; a policy may not define it itself."""
     validate(policy, load_schema(POLICY_SCHEMA))
+    if autonomy.AUTONOMY in policy["action_types"]:
+        raise SchemaError(f"policy: {autonomy.AUTONOMY} is built in (configure it with context autonomy_review)",
+                          f"$.action_types.{autonomy.AUTONOMY}")
+    if autonomy_review is not None:
+        policy = {**policy, "action_types": {**policy["action_types"], autonomy.AUTONOMY: autonomy.builtin_rules(
+            list(autonomy_review["reviewers"]), int(autonomy_review["quorum"]))}}
     for scope, rules in [("default", policy["default"]), *policy["action_types"].items()]:
         named = set(rules.get("reviewers", [])) | {r for tier in rules.get("tiers", []) for r in tier["reviewers"]}
         unknown = named - known_reviewers
@@ -36,7 +47,7 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str]) -> dict[st
                               f"{_path(scope)}.reviewers")
         if "parameters" in rules:
             _check_parameters_schema(scope, rules["parameters"])
-        merged = {**DEFAULTS, **policy["default"], **rules}
+        merged = merged_rules(policy, scope) if scope != "default" else {**DEFAULTS, **rules}
         for problem, where in _combination_problems(merged):
             raise SchemaError(f"policy {scope}: {problem}", f"{_path(scope)}.{where}")
         available = min([len(t["reviewers"]) for t in merged["tiers"]] if merged["tiers"]
@@ -130,11 +141,18 @@ class Rules:
         return cls(**values)
 
 
+def merged_rules(document: dict[str, Any], action_type: str) -> dict[str, Any]:
+    """An action type's rules: the defaults, then ``default``, then its own (the built-in
+    ``policy.autonomy`` skips ``default``: no deployment setting reaches it)."""
+    inherited = {} if action_type == autonomy.AUTONOMY else document["default"]
+    return {**DEFAULTS, **inherited, **document["action_types"][action_type]}
+
+
 def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[str]) -> Rules:
     if action_type not in document["action_types"]:
         known = ", ".join(sorted(document["action_types"]))
         raise UnknownActionType(f"unknown action type {action_type!r}; this stack accepts: {known}")
-    merged = {**DEFAULTS, **document["default"], **document["action_types"][action_type]}
+    merged = merged_rules(document, action_type)
     return Rules(
         action_type=action_type,
         version=document["version"],

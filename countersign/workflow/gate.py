@@ -17,6 +17,7 @@ from countersign.adapters.deps import Deps
 from countersign.evidence.identity import identities
 from countersign.review.links import review_url, sign
 from countersign.review.notify import review_email, subject
+from countersign.rules.autonomy import AUTONOMY, effective
 from countersign.rules.policy import checked_document
 from countersign.rules.proposal import InvalidProposal, check
 from countersign.review.reviews import PENDING, Review, resolve_proposers
@@ -33,7 +34,7 @@ def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
     attach its rules and routing facts. A refusal is audited and returned, not raised, so the
     workflow's Choice state ends the execution on it."""
     ex = Execution(execution["Id"], execution["Name"], execution["StartTime"])
-    document = checked_document(deps.load_policy())
+    document = in_effect(deps)
     submitted_by = None
     try:
         proposal, submitted_by = unwrap(received)
@@ -41,6 +42,9 @@ def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
             raise InvalidProposal([{"path": "$", "message": "this gate takes proposals only through its "
                                     "authenticated submit path (POST /submissions, IAM-signed)"}])
         rules = check(proposal, document, list(deps.reviewers))
+        if rules.action_type == AUTONOMY and (not deps.calibrator or submitted_by != deps.calibrator):
+            raise InvalidProposal([{"path": "$.action.type", "message": f"{AUTONOMY} is proposed only by this "
+                                    "stack's calibrator; a threshold change cannot be submitted"}])
     except InvalidProposal as exc:
         audit.append(deps.audit, ex.audit_stream, "refused_request", {
             "execution": {"arn": ex.arn, "name": ex.name, "started_at": ex.started_at},
@@ -62,6 +66,13 @@ def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
         "actor": "system:prepare", "proposal": proposal, "input_sha256": canonical.sha256(proposal),
         "expected_route": route, "route_reason": reason, "spot_check": sampled}))
     return case.to_state()
+
+
+def in_effect(deps: Deps) -> dict[str, Any]:
+    """The policy that routes now: the deployed one (checked against its hash) with the calibrated
+    adjustments beside it (``rules.autonomy``)."""
+    deployed = checked_document(deps.load_policy())
+    return effective(deployed, deps.autonomy.current()[1]) if deps.autonomy is not None else deployed
 
 
 def request_review(state: dict[str, Any], task_token: str, route: str, entered_at: str, deps: Deps) -> dict[str, Any]:

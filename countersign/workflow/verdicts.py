@@ -19,6 +19,7 @@ from countersign.evidence import audit
 from countersign.workflow.case import Case
 from countersign.adapters.deps import Deps
 from countersign.review.reviews import EXPIRED, SETTLED, Review
+from countersign.rules.autonomy import AUTONOMY
 from countersign.rules.routing import KILL_HALT, KILL_HUMAN, KILL_MODES
 
 ROUTE_OF_MODE = {"review": "human_review", "veto": "veto_window", "signoff": "post_execution", "reverse": "post_hoc"}
@@ -156,6 +157,11 @@ def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
         execution = _executed(run, state.get("action_result"), state.get("action_error"))
         record_execution(case, execution, deps)
     outcome = settled["outcome"]
+    if case.rules.action_type == AUTONOMY and outcome in ("approved", "modified"):
+        from countersign.workflow.calibrator import apply_approved
+
+        refused = apply_approved(settled["final_action"], case.execution.arn, settled.get("decided_by"), deps)
+        settled = {**settled, "note": refused} if refused else settled
     event = {"auto_approved": "auto_approved", "expired": "expired"}.get(outcome, "verdict_issued")
     record = audit.append(deps.audit, case.execution.audit_stream, event, case.record({
         "actor": "system:conclude", "outcome": outcome,

@@ -183,10 +183,14 @@ def test_the_submit_path_is_iam_authorised_starts_the_gate_with_no_lambda_and_st
     [policy] = [p["Properties"]["PolicyDocument"]["Statement"] for p in resources(template, "AWS::IAM::Policy").values()
                 if p["Properties"]["Roles"] == [{"Ref": role}]]
     assert [s["Action"] for s in policy] == ["states:StartExecution"]   # start the gate, nothing else
-    starters = [p for p in resources(template, "AWS::IAM::Policy").values() if "states:StartExecution" in json.dumps(p)]
-    assert len(starters) == 1                           # no other role in the stack may start executions
-    prepare = next(f["Properties"]["Environment"]["Variables"] for f in resources(template, "AWS::Lambda::Function").values()
-                   if f["Properties"]["Handler"] == "lambdas.prepare.handler")
+    starters = [p["Properties"]["Roles"] for p in resources(template, "AWS::IAM::Policy").values()
+                if "states:StartExecution" in json.dumps(p)]
+    functions = {f["Properties"]["Handler"]: f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()}
+    calibrator = functions["lambdas.calibrate.handler"]["Role"]["Fn::GetAtt"][0]
+    # no other role in the stack may start executions: the submit path, and the calibrator (policy.autonomy only)
+    assert sorted(starters, key=json.dumps) == sorted([[{"Ref": role}], [{"Ref": calibrator}]], key=json.dumps)
+    prepare = functions["lambdas.prepare.handler"]["Environment"]["Variables"]
+    assert prepare["CALIBRATOR_PRINCIPAL"] == {"Fn::GetAtt": [calibrator, "Arn"]}   # the one policy.autonomy submitter
     assert json.loads(prepare["REVIEWER_PRINCIPALS"]) == {"carol": ["arn:aws:iam::123456789012:user/carol-*"]}
     assert prepare["SUBMIT_AUTHENTICATED_ONLY"] == "false"          # on by default in stage prod
 
@@ -222,7 +226,7 @@ def test_link_key_is_a_kms_hmac_key_and_data_keys_rotate(template):
 
 def test_lambdas_use_the_current_runtime_powertools_layer_tracing_and_explicit_limits(template):
     functions = [f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()]
-    assert len(functions) == 8
+    assert len(functions) == 9
     for fn in functions:
         assert fn["Runtime"] == "python3.14" and fn["MemorySize"] and fn["Timeout"]
         assert fn["TracingConfig"] == {"Mode": "Active"}

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from stacks.config import Config, ConfigError, Reviewer
-from tests.unit.builders import CONTEXT, policy_document
+from countersign.rules.policy import build_document
+from tests.unit.builders import CONTEXT, REVIEWERS, policy_source
 
 
 def config(**changes) -> Config:
@@ -30,7 +31,11 @@ def test_sample_context_builds():
     assert cfg.stage == "dev" and not cfg.is_production
     assert cfg.reviewers == (Reviewer("alice", "alice@example.com"), Reviewer("bob", "bob@example.com"))
     assert cfg.reviewer_ids == ["alice", "bob"]
-    assert cfg.policy == policy_document()
+    # the built-in policy.autonomy type: every reviewer may approve a calibrated loosening, two of them must
+    assert cfg.policy == build_document(policy_source(), set(REVIEWERS), {"reviewers": REVIEWERS, "quorum": 2})
+    autonomy = cfg.policy["action_types"]["policy.autonomy"]
+    assert (autonomy["auto_approve_threshold"], autonomy["quorum"], autonomy["risk"]) == (1, 2, "critical")
+    assert cfg.calibrate_minutes == 60
     assert (cfg.audit_lock_mode, cfg.audit_retention_days, cfg.powertools_layer_version) == ("GOVERNANCE", 1, 27)
     assert cfg.review_base_url is None
 
@@ -38,7 +43,7 @@ def test_sample_context_builds():
 def test_values_given_with_dash_c_arrive_as_strings_and_are_parsed():
     cfg = config(reviewers=json.dumps(CONTEXT["reviewers"]), policy=json.dumps(CONTEXT["policy"]),
                  audit_retention_days="30", powertools_layer_version="28", audit_lock_mode="compliance")
-    assert cfg.policy == policy_document() and cfg.reviewer_ids == ["alice", "bob"]
+    assert cfg.policy == config().policy and cfg.reviewer_ids == ["alice", "bob"]
     assert (cfg.audit_retention_days, cfg.powertools_layer_version, cfg.audit_lock_mode) == (30, 28, "COMPLIANCE")
 
 
@@ -183,3 +188,13 @@ def test_the_reviewer_identity_context_key():
     assert config(audit_reviewer_identity="pseudonym").audit_reviewer_identity == "pseudonym"
     assert refusal(audit_reviewer_identity="name") == \
         "context audit_reviewer_identity: must be id or pseudonym, got 'name'"
+
+
+def test_who_approves_autonomy_changes_is_checked():
+    assert config(autonomy_review={"reviewers": ["bob"]}).policy["action_types"]["policy.autonomy"]["quorum"] == 1
+    assert "autonomy_review.reviewers: configured reviewer ids" in refusal(autonomy_review={"reviewers": ["mallory"]})
+    assert "autonomy_review.quorum: 1 to 2, got 3" in refusal(autonomy_review={"quorum": 3})
+    assert "autonomy_review:" in refusal(autonomy_review={"quorum": 1, "auto": True})
+    assert "calibrate_minutes: 5 to 1440, got 1" in refusal(calibrate_minutes=1)
+    policy = {**CONTEXT["policy"], "action_types": {**CONTEXT["policy"]["action_types"], "policy.autonomy": {}}}
+    assert "policy.autonomy is built in" in refusal(policy=policy)
