@@ -61,6 +61,9 @@ TEST_CONTEXT = {
             "posthoc.notice": {"hotl": "post_hoc", "veto_threshold": 0.7, "veto_window_seconds": 2,
                                "executor": f"{EXECUTOR_ARN}countersign-test-executor",
                                "compensation": f"{EXECUTOR_ARN}countersign-test-compensation"},
+            # graduated autonomy: a loose target so a handful of decisions is evidence (the default needs 381)
+            "calibrated.reply": {"auto_approve_threshold": 0.95, "target_error": 0.3, "min_samples": 8},
+            "drift.watch": {"auto_approve_threshold": 0.6, "spot_check_rate": 1.0, "target_error": 0.05},
             "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 2},
                                         {"reviewers": ["bob", "carol"], "timeout_seconds": 2}],
                               "reminder_before_seconds": 1},

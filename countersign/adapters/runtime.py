@@ -95,7 +95,7 @@ def build_deps(*needs: str) -> Deps:
         extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
     if "policy" in needs:
         extra["load_policy"] = _policy_loader()
-    if "policy" in needs or "kill_switch" in needs:
+    if "kill_switch" in needs:
         extra["load_kill_switch"] = _kill_switch_loader()
     if "autonomy" in needs:
         extra["autonomy"] = DynamoAutonomy(boto3.client("dynamodb"), env["REVIEWS_TABLE"])

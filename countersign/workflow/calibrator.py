@@ -10,7 +10,7 @@ nothing: whoever reads the adjustments next finishes it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -38,6 +38,7 @@ class Standing:
     recommendation: Recommendation
     drift: DriftCheck
     decisions: int               # the rows the rule used (since the last demotion)
+    proposal: str | None = None  # the policy.autonomy execution that carries the loosening
 
 
 def _t(t: Thresholds) -> dict[str, Any]:
@@ -108,10 +109,8 @@ def run(deps: Any, rows: Iterable[Decision], only: str | None = None, act: bool 
     if act:
         _, adjustments, _ = deps.autonomy.current()
         in_effect = effective(deployed, adjustments)
-        for s in standings:
-            if s.propose:
-                basis = thresholds_of(in_effect, s.action_type)
-                deps.start_gate(_autonomy_proposal(s, basis, in_effect["version"]))
+        standings = [replace(s, proposal=deps.start_gate(_autonomy_proposal(
+            s, thresholds_of(in_effect, s.action_type), in_effect["version"]))) if s.propose else s for s in standings]
         flush(deps)
     return standings
 
@@ -221,6 +220,7 @@ def summary(s: Standing) -> dict[str, Any]:
     d = s.drift
     return {"action_type": s.action_type, "deployed": _t(s.deployed), "effective": _t(s.effective),
             "recommended": _t(s.recommended), "action": s.action, "then": _t(s.then), "proposed": s.propose,
+            "proposal": s.proposal,
             "decisions": s.decisions, "reason": s.recommendation.reason,
             "drift": {"window": d.n, "overrides": d.overrides, "lower_bound": round(d.lower, 6), "demote": d.demote},
             "evidence": [{"threshold": e.threshold, "n": e.n, "overrides": e.overrides, "upper_bound": round(e.upper, 6)}
