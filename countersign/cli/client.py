@@ -258,12 +258,12 @@ def set_kill_switch(target: Target, mode: str, reason: str) -> dict:
                          "policy": {"version": policy.get("version")}})
 
 
-def invoke(target: Target, output: str, what: str) -> Any:
+def invoke(target: Target, output: str, what: str, payload: dict[str, Any] | None = None) -> Any:
     """Invoke one of the stack's own functions (named by a stack output) and return its answer."""
     name = target.outputs.get(output)
     if not name:
         raise ClientError(f"stack {target.stack} has no {what}; deploy the current version")
-    got = target.client("lambda").invoke(FunctionName=name, Payload=b"{}")
+    got = target.client("lambda").invoke(FunctionName=name, Payload=json.dumps(payload or {}).encode())
     body = json.loads(got["Payload"].read() or b"null")
     if got.get("FunctionError"):
         raise ClientError(f"the {what} failed: {(body or {}).get('errorType')}: {(body or {}).get('errorMessage')}")

@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.markup import escape
 
-from countersign.cli import audit_commands as audit_cli, client, follow
-
 from countersign.adapters import retries
+from countersign.cli import audit_commands as audit_cli, calibrate_commands, client, follow
 from countersign.evidence.compliance import command as report_command
 from countersign.rules.proposal import InvalidProposal, check, check_shape, execution_name
 
@@ -157,6 +156,7 @@ def parser() -> argparse.ArgumentParser:
     redrive.set_defaults(run=run_redrive)
 
     audit_cli.add(sub, _target_options)
+    calibrate_commands.add(sub, _target_options)
     report_command.add(sub, _target_options)
 
     local = sub.add_parser("local", help="run the whole stack on this machine (moto), in the foreground")

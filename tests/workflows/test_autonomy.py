@@ -8,6 +8,7 @@ import time
 
 import boto3
 
+from countersign.cli import commands as cli
 from tests.helpers import decide, proposal, review_id_of, review_link, unique
 
 REPLY = "calibrated.reply"     # deployed: auto-approve from 0.95; target_error 0.3, min_samples 8
@@ -49,7 +50,7 @@ def received(stack, arn: str) -> dict:
     raise TimeoutError("no intake record")
 
 
-def test_history_earns_a_gated_loosening_that_a_quorum_approves_and_the_next_proposal_routes_by_it(stack):
+def test_history_earns_a_gated_loosening_that_a_quorum_approves_and_the_next_proposal_routes_by_it(stack, capsys):
     for i in range(9):                       # nine clean human decisions at 0.8: Wilson's bound 0.299 <= 0.3
         arn = submit(stack, REPLY, 0.8, "history")
         assert decide(stack, review_link(stack, arn), "approve").status == 200
@@ -93,6 +94,18 @@ def test_history_earns_a_gated_loosening_that_a_quorum_approves_and_the_next_pro
     again = calibrate(stack, REPLY)                         # the deployed and effective side by side
     assert again["deployed"]["auto_approve_threshold"] == 0.95 and again["effective"]["auto_approve_threshold"] == 0.8
     assert (again["action"], again["proposed"]) == ("keep", False)
+
+    # the operator's view: deployed and in effect side by side, as JSON and as a table
+    name = stack.deployment.stack_name
+    capsys.readouterr()
+    assert cli.main(["calibrate", "--action-type", REPLY, "--dry-run", "--json", "--stack", name]) == 0
+    [shown] = json.loads(capsys.readouterr().out)["standings"]
+    assert (shown["deployed"]["auto_approve_threshold"], shown["effective"]["auto_approve_threshold"]) == (0.95, 0.8)
+    assert cli.main(["calibrate", "--action-type", REPLY, "--dry-run", "--stack", name]) == 0
+    table = capsys.readouterr().out
+    assert "calibrated.reply" in table and "0.95" in table and "0.8" in table and "kept" in table
+    assert cli.main(["calibrate", "--action-type", "no.such", "--stack", name]) == 1
+    assert "the deployed policy has no action type 'no.such'" in capsys.readouterr().err
 
 
 def test_drift_in_the_spot_checks_demotes_at_once_and_tells_the_reviewers(stack):
