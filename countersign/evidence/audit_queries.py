@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from countersign.evidence import digests
+from countersign.evidence import digests, history
 from countersign.evidence.compliance.figures import BINS      # the evidence pack's histogram bins
+from countersign.rules.routing import ROUTE_OF_MODE
 
 # column → Athena (Glue/Hive) type; every column is a top-level field of a record (missing: NULL)
 RECORD_COLUMNS = {
@@ -22,6 +23,8 @@ RECORD_COLUMNS = {
     "action_type": "string", "action_summary": "string", "confidence": "double", "route": "string",
     "expected_route": "string", "outcome": "string", "mode": "string", "decision": "string", "reviewer": "string",
     "decided_at": "string", "rationale": "string", "decided_by": "string", "reason": "string", "tier": "int",
+    "execution": "struct<arn:string>", "facts": "struct<risk:string,spot_check:boolean>",
+    "policy": "struct<version:string>", "dwell_seconds": "double", "canary": "string", "caught": "boolean",
 }
 REFUSAL_COLUMNS = {"event": "string", "stream": "string", "seq": "int", "hash": "string", "recorded_at": "string",
                    "actor": "string", "reason": "string", "status": "int"}
@@ -30,11 +33,15 @@ KILL_SWITCH_COLUMNS = {"event": "string", "stream": "string", "seq": "int", "has
 TABLES = {"records": ("executions", RECORD_COLUMNS), "refusals": ("refusals", REFUSAL_COLUMNS),
           "kill_switch": ("kill-switch", KILL_SWITCH_COLUMNS)}     # table → (prefix, columns)
 PARTITION = "day"            # yyyy/MM/dd, the date folder under the table's prefix
-_DUCK = {"string": "VARCHAR", "int": "INTEGER", "double": "DOUBLE"}
+_DUCK = {"string": "VARCHAR", "int": "INTEGER", "double": "DOUBLE", "boolean": "BOOLEAN"}
 _SECONDS = ("greatest(0, date_diff('millisecond', from_iso8601_timestamp(r.recorded_at), "
             "from_iso8601_timestamp(coalesce(d.decided_at, d.recorded_at))) / 1000.0)")
 _DECIDED = ("FROM records r JOIN records d ON d.review_id = r.review_id AND d.event = 'decision_recorded' "
             "WHERE r.event = 'review_requested'")
+
+_ROUTE = ("CASE r.mode " + " ".join(f"WHEN '{m}' THEN '{r}'" for m, r in ROUTE_OF_MODE.items())
+          + " ELSE r.route END")
+_CANARY = f"coalesce(r.canary NOT IN ({', '.join(repr(v) for v in history.FALSY_JSON)}), false)"
 
 QUERIES = {
     "events": (
@@ -89,6 +96,15 @@ QUERIES = {
         "SELECT coalesce(decided_at, recorded_at) AS decided_time, action_type, decision, reviewer, action_summary, rationale "
         "FROM records WHERE event = 'decision_recorded' AND decision IN ('modified', 'rejected') "
         "ORDER BY decided_time DESC LIMIT 20"),
+    "decisions": (
+        "Every human decision, one row each: the history the calibrator and the vigilance watch read",
+        "SELECT r.review_id, r.execution.arn AS execution, r.action_type, r.confidence, r.decision AS outcome, "
+        "r.decision = 'modified' AS modified, r.reason, r.reviewer, r.dwell_seconds, "
+        f"coalesce(r.facts.spot_check, false) AS spot_check, {_CANARY} AS canary, "
+        f"CASE WHEN {_CANARY} THEN coalesce(r.caught, r.decision IN ('modified', 'rejected')) END AS caught, "
+        "r.decided_at, r.policy.version AS policy_version, r.facts.risk AS risk, "
+        f"{_ROUTE} AS route, r.mode "
+        "FROM records r WHERE r.event = 'decision_recorded' ORDER BY r.decided_at, r.review_id"),
 }
 
 
@@ -105,12 +121,13 @@ def run_local(objects: Iterable[Any], names: Iterable[str] = QUERIES) -> dict[st
         table = table_of(stored.key)
         if table and digests.stream_of(stored.key):
             record = json.loads(stored.body)
-            rows[table].append(tuple(record.get(c) for c in TABLES[table][1]) + ("/".join(stored.key.split("/")[1:4]),))
+            rows[table].append(tuple(_as_serde(record.get(c), t) for c, t in TABLES[table][1].items())
+                               + ("/".join(stored.key.split("/")[1:4]),))
     db = duckdb.connect()
     db.execute("CREATE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)")
     db.execute("CREATE MACRO approx_percentile(x, p) AS quantile_cont(x, p)")
     for table, (_, cols) in TABLES.items():
-        columns = ", ".join(f'"{c}" {_DUCK[t]}' for c, t in cols.items())
+        columns = ", ".join(f'"{c}" {_duck_type(t)}' for c, t in cols.items())
         db.execute(f"CREATE TABLE {table} ({columns}, {PARTITION} VARCHAR)")
         if rows[table]:
             db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * (len(cols) + 1))})", rows[table])
@@ -122,7 +139,28 @@ def run_local(objects: Iterable[Any], names: Iterable[str] = QUERIES) -> dict[st
     return results
 
 
-_CAST = {"integer": int, "bigint": int, "tinyint": int, "smallint": int, "double": float, "float": float,
+def _fields(glue_type: str) -> list[tuple[str, str]]:
+    """The members of a ``struct<name:type,...>`` column (one level deep)."""
+    return [tuple(part.split(":")) for part in glue_type[len("struct<"):-1].split(",")]
+
+
+def _duck_type(glue_type: str) -> str:
+    if glue_type.startswith("struct<"):
+        return "STRUCT(" + ", ".join(f'"{n}" {_DUCK[t]}' for n, t in _fields(glue_type)) + ")"
+    return _DUCK[glue_type]
+
+
+def _as_serde(value: Any, glue_type: str) -> Any:
+    """A record's member as Athena's JSON SerDe reads it into the column: a struct keeps its
+    declared members, a string column holds any other JSON value as its text."""
+    if glue_type.startswith("struct<"):
+        return {n: value.get(n) for n, _ in _fields(glue_type)} if isinstance(value, dict) else None
+    if glue_type == "string" and value is not None and not isinstance(value, str):
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+_CAST = {"boolean": lambda v: v == "true", "integer": int, "bigint": int, "tinyint": int, "smallint": int, "double": float, "float": float,
          "decimal": float, "real": float}
 
 

@@ -20,12 +20,10 @@ from countersign.review.notify import review_email, subject
 from countersign.rules.policy import checked_document
 from countersign.rules.proposal import InvalidProposal, check
 from countersign.review.reviews import PENDING, Review, resolve_proposers
-from countersign.rules.routing import expected_route, facts, spot_check
+from countersign.rules.routing import MODES, expected_route, facts, spot_check
 from countersign.workflow.submission import submitters, unwrap
 from countersign.workflow.verdicts import record_execution
 
-# the workflow's route → the review's mode (what the reviewer is asked)
-MODES = {"human_review": "review", "veto_window": "veto", "post_execution": "signoff", "post_hoc": "reverse"}
 
 
 def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, Any]:

@@ -19,9 +19,8 @@ from countersign.evidence import audit
 from countersign.workflow.case import Case
 from countersign.adapters.deps import Deps
 from countersign.review.reviews import EXPIRED, SETTLED, Review
-from countersign.rules.routing import KILL_HALT, KILL_HUMAN, KILL_MODES
+from countersign.rules.routing import KILL_HALT, KILL_HUMAN, KILL_MODES, ROUTE_OF_MODE
 
-ROUTE_OF_MODE = {"review": "human_review", "veto": "veto_window", "signoff": "post_execution", "reverse": "post_hoc"}
 TIMEOUT_ROUTE = {"unvetoed": "veto_window", "kept": "post_hoc", "expired": "post_execution",
                  "escalate": "human_review"}
 EXPIRED_NOTE = "no decision before the deadline: refused (fail closed)"

@@ -68,3 +68,17 @@ def test_the_packs_figures_from_the_sql_equal_those_from_the_records(stack, answ
     timing, expected = queried["time_to_decision"], read["time_to_decision"]
     assert timing["reviews"] == expected["reviews"] == 3 and timing["histogram"] == expected["histogram"]
     assert abs(timing["p50_seconds"] - expected["p50_seconds"]) < 1
+
+
+def test_the_decision_history_from_the_sql_equals_the_history_from_the_records(answers):
+    """The history the calibrator and the vigilance watch read, on what the real workflow wrote."""
+    from countersign.evidence import history
+    from countersign.evidence.compliance.figures import records_of
+
+    read = history.decisions(records_of(answers["objects"]))
+    assert read == history.from_query(answers["decisions"])
+    assert sorted((r.outcome, r.reviewer, r.route, r.spot_check, r.canary) for r in read) == [
+        ("approved", "alice", "human_review", False, False), ("modified", "bob", "human_review", False, False),
+        ("rejected", "carol", "human_review", False, False)]
+    assert all(r.dwell_seconds is not None and r.dwell_seconds >= 0 for r in read)
+    assert {r.policy_version for r in read} == {json.loads(answers["objects"][0].body)["policy"]["version"]}
