@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.helpers import newcomer_env
+from tests.helpers import REASONS, newcomer_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -91,7 +91,8 @@ def decide_by_http(sandbox, link: str, decision: str, rationale: str) -> int:
 
     page = urllib.request.urlopen(link).read().decode()
     token = html.unescape(re.search(r'name="t" value="([^"]+)"', page).group(1))
-    body = urlencode({"t": token, "decision": decision, "rationale": rationale}).encode()
+    body = urlencode({"t": token, "decision": decision, "rationale": rationale,
+                      "reason": REASONS.get(decision, "")}).encode()
     return urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision", data=body)).status
 
 
