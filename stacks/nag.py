@@ -70,6 +70,17 @@ def acknowledge(stack: Stack) -> None:
     _ack(gate.digest_sweep, "Serverless-EventBusDLQ",
          "Each digest covers everything since the previous one: a failed run is covered by the next, so no "
          "stream head goes unsigned.")
+    watch = gate.vigilance.function
+    _ack(watch, "Serverless-LambdaDLQ",
+         "Invoked by its hourly schedule with retries; it only reads the trail and emits metrics, so a failed "
+         "run is redone in full by the next one and nothing is lost.")
+    _ack(watch.role, "AwsSolutions-IAM5[Resource::*]",
+         "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.")
+    _ack(watch.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/executions/*]",
+         "The watch reads the execution records of its window, whose keys cannot be listed in advance; "
+         "the grant is GetObject only, under executions/.")
+    _ack(gate.vigilance.schedule, "Serverless-EventBusDLQ",
+         "The vigilance watch recomputes everything from the trail each run: a failed run is redone by the next.")
     _ack(gate.reconcile_sweep, "Serverless-EventBusDLQ",
          "The reconciler is idempotent and runs every few minutes: a failed run is redone by the next one "
          "(undispatched decisions stay in the by-outbox index), so no decision is lost.")
