@@ -9,36 +9,12 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 
-from countersign.evidence.audit import GENESIS, RECORD_SCHEMA, record_hash
-from countersign.rules import canonical
 from countersign.sandbox import lambda_runtime
-
-TODAY = datetime.now(timezone.utc)
-
-
-def decision(index: int, reviewer: str, outcome: str, dwell: float | None, **extra) -> tuple[str, bytes]:
-    stream = f"executions/{TODAY:%Y/%m/%d}/gate/watch-{index:05d}"
-    record = {"schema": RECORD_SCHEMA, "event": "decision_recorded", "event_key": f"decision_recorded.rv-{index}",
-              "stream": stream, "seq": 1, "prev_hash": GENESIS, "recorded_at": f"{TODAY:%Y-%m-%d}T10:00:00.000Z",
-              "actor": f"reviewer:{reviewer}", "review_id": f"rv-{index:020x}", "action_type": "refund.issue",
-              "confidence": 0.8, "route": "pending", "mode": "review", "reviewer": reviewer, "decision": outcome,
-              "decided_at": f"{TODAY:%Y-%m-%d}T10:{index // 60 % 60:02d}:{index % 60:02d}Z", "dwell_seconds": dwell,
-              "execution": {"arn": f"arn:aws:states:us-east-1:123456789012:execution:gate:watch-{index:05d}"},
-              "facts": {"risk": "medium", "spot_check": False}, "policy": {"version": "v"}, **extra}
-    record["hash"] = record_hash(record)
-    return f"{stream}/000001.json", canonical.dumps(record).encode()
+from tests.fixtures.synthetic_trail import vigilance_trail
 
 
 def trail() -> list[tuple[str, bytes]]:
-    """dora approves all 60 as proposed in 3 s each; erin decides 20 with care but approves a canary;
-    frank's 10 are careful and catch his canary."""
-    found = [decision(i, "dora", "approved", 3.0) for i in range(60)]
-    found += [decision(100 + i, "erin", "rejected" if i % 2 else "approved", 40.0) for i in range(19)]
-    found.append(decision(119, "erin", "approved", 35.0, canary={"rule": "amount over the limit"}))
-    found += [decision(200 + i, "frank", "modified", None if i < 3 else 25.0) for i in range(9)]
-    found.append(decision(209, "frank", "rejected", 60.0, canary=True))
-    found.append(("executions/2020/01/01/gate/old/000001.json", decision(300, "gus", "approved", 2.0)[1]))
-    return found
+    return vigilance_trail(datetime.now(timezone.utc))
 
 
 @pytest.fixture
