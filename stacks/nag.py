@@ -11,6 +11,9 @@ from constructs import IConstruct
 from .approval_gate import ApprovalGate
 
 
+XRAY = "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions."
+
+
 def _ack(scope: IConstruct, rule: str, reason: str) -> None:
     pack = "Serverless" if rule.startswith("Serverless") else "AwsSolutions"
     Validations.of(scope).acknowledge(Acknowledgment(id=f"{pack}::{rule}", reason=reason))
@@ -26,8 +29,7 @@ def acknowledge(stack: Stack) -> None:
         _ack(fn, "Serverless-LambdaDLQ",
              "Invoked synchronously only (Step Functions, API Gateway, stream mapping); a function DLQ "
              "applies to async invokes. Stream failures go to the mapping's on-failure SQS destination.")
-        _ack(fn.role, "AwsSolutions-IAM5[Resource::*]",
-             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.")
+        _ack(fn.role, "AwsSolutions-IAM5[Resource::*]", XRAY)
         _ack(fn.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/*]",
              "Audit records are appended under per-execution keys that cannot be listed in advance; "
              "the grant is PutObject/GetObject only (no delete, no retention or governance bypass).")
@@ -74,8 +76,7 @@ def acknowledge(stack: Stack) -> None:
     _ack(watch, "Serverless-LambdaDLQ",
          "Invoked by its hourly schedule with retries; it only reads the trail and emits metrics, so a failed "
          "run is redone in full by the next one and nothing is lost.")
-    _ack(watch.role, "AwsSolutions-IAM5[Resource::*]",
-         "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.")
+    _ack(watch.role, "AwsSolutions-IAM5[Resource::*]", XRAY)
     _ack(watch.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/executions/*]",
          "The watch reads the execution records of its window, whose keys cannot be listed in advance; "
          "the grant is GetObject only, under executions/.")
