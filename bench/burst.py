@@ -42,7 +42,7 @@ def burst(driver, count: int) -> dict:
     def click(i: int):
         link = links["alice" if i % 2 else "bob"]
         body = urlencode({"t": parse_qs(urlsplit(link).query)["t"][0], "decision": "approve" if i % 2 else "reject",
-                          "rationale": f"burst {i}"}).encode()
+                          "rationale": f"burst {i}", "reason": "" if i % 2 else "wrong_action"}).encode()
         return _timed(urllib.request.Request(link.split("?", 1)[0] + "/decision", data=body))
 
     with ThreadPoolExecutor(max_workers=count) as pool:

@@ -1,7 +1,8 @@
 """ApprovalGate: the whole human approval gate as one reusable construct.
 
 Composes the audit trail, the pending-review store, notifications, the review API, the workflow
-Lambdas, the dispatcher and the Standard workflow. Use it in your own CDK app with a ``Config``.
+Lambdas, the dispatcher, the reviewer vigilance watch and the Standard workflow. Use it in your own
+CDK app with a ``Config`` (and an ``alarm_topic`` for the vigilance alarms, if you have one).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -27,13 +29,14 @@ from .review_api import ReviewApi
 from .review_store import ReviewStore
 from .submit_api import SubmitApi
 from .verdict_delivery import VerdictDelivery
+from .vigilance import Vigilance
 from .workflow import Workflow
 
 SSM_STANDARD_LIMIT = 4096
 
 
 class ApprovalGate(Construct):
-    def __init__(self, scope: Construct, cid: str, *, config: Config) -> None:
+    def __init__(self, scope: Construct, cid: str, *, config: Config, alarm_topic: sns.ITopic | None = None) -> None:
         super().__init__(scope, cid)
         prod = config.is_production
         self.data_key = kms.Key(self, "DataKey", enable_key_rotation=True,
@@ -105,6 +108,7 @@ class ApprovalGate(Construct):
             self, "DigestSweep", description="Countersign: write the signed audit digest",
             schedule=events.Schedule.rate(Duration.minutes(config.audit_digest_minutes)),
             targets=[targets.LambdaFunction(digest, retry_attempts=2)])
+        self.vigilance = Vigilance(self, "Vigilance", functions=fns, audit=self.audit, alarm_topic=alarm_topic)
         self.reconcile_sweep = events.Rule(
             self, "ReconcileSweep", description="Countersign: finish decisions left undispatched",
             schedule=events.Schedule.rate(Duration.minutes(config.reconcile_minutes)),

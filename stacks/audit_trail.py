@@ -48,6 +48,14 @@ class AuditTrail(Construct):
             sid="OnlyTheDigestFunctionSigns", principals=[digest_fn.grant_principal], actions=["kms:Sign"],
             resources=["*"]))
 
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        """List and read records; write nothing."""
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects("executions/*")]))
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
+        self.key.grant(grantee, "kms:Decrypt")
+
     def grant_append(self, grantee: iam.IGrantable) -> None:
         """Write and read records; never delete, overwrite retention or bypass governance."""
         grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(

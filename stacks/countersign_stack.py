@@ -29,6 +29,7 @@ class CountersignStack(Stack):
             "DigestKeyArn": self.gate.audit.digest_key.key_arn,
             "AuditDatabaseName": self.gate.queries.database_name,
             "AuditWorkGroupName": self.gate.queries.workgroup.name,
+            "VigilanceAlarmTopicArn": self.gate.vigilance.alarm_topic.topic_arn,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

@@ -12,6 +12,7 @@ from constructs import Construct
 from .packaging import dependency_layer_dir, function_code_dir
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+METRICS_NAMESPACE, SERVICE = "Countersign", "countersign"   # Powertools: every metric's namespace and dimension
 POWERTOOLS_LAYER = "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:{version}"
 
 
@@ -42,5 +43,5 @@ class Functions(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             tracing=lambda_.Tracing.ACTIVE, architecture=lambda_.Architecture.X86_64,
-            environment={"POWERTOOLS_SERVICE_NAME": "countersign",
-                         "POWERTOOLS_METRICS_NAMESPACE": "Countersign", **environment})
+            environment={"POWERTOOLS_SERVICE_NAME": SERVICE,
+                         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE, **environment})

@@ -11,6 +11,9 @@ from constructs import IConstruct
 from .approval_gate import ApprovalGate
 
 
+XRAY = "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions."
+
+
 def _ack(scope: IConstruct, rule: str, reason: str) -> None:
     pack = "Serverless" if rule.startswith("Serverless") else "AwsSolutions"
     Validations.of(scope).acknowledge(Acknowledgment(id=f"{pack}::{rule}", reason=reason))
@@ -26,8 +29,7 @@ def acknowledge(stack: Stack) -> None:
         _ack(fn, "Serverless-LambdaDLQ",
              "Invoked synchronously only (Step Functions, API Gateway, stream mapping); a function DLQ "
              "applies to async invokes. Stream failures go to the mapping's on-failure SQS destination.")
-        _ack(fn.role, "AwsSolutions-IAM5[Resource::*]",
-             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.")
+        _ack(fn.role, "AwsSolutions-IAM5[Resource::*]", XRAY)
         _ack(fn.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/*]",
              "Audit records are appended under per-execution keys that cannot be listed in advance; "
              "the grant is PutObject/GetObject only (no delete, no retention or governance bypass).")
@@ -71,6 +73,16 @@ def acknowledge(stack: Stack) -> None:
     _ack(gate.digest_sweep, "Serverless-EventBusDLQ",
          "Each digest covers everything since the previous one: a failed run is covered by the next, so no "
          "stream head goes unsigned.")
+    watch = gate.vigilance.function
+    _ack(watch, "Serverless-LambdaDLQ",
+         "Invoked by its hourly schedule with retries; it only reads the trail and emits metrics, so a failed "
+         "run is redone in full by the next one and nothing is lost.")
+    _ack(watch.role, "AwsSolutions-IAM5[Resource::*]", XRAY)
+    _ack(watch.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/executions/*]",
+         "The watch reads the execution records of its window, whose keys cannot be listed in advance; "
+         "the grant is GetObject only, under executions/.")
+    _ack(gate.vigilance.schedule, "Serverless-EventBusDLQ",
+         "The vigilance watch recomputes everything from the trail each run: a failed run is redone by the next.")
     _ack(gate.reconcile_sweep, "Serverless-EventBusDLQ",
          "The reconciler is idempotent and runs every few minutes: a failed run is redone by the next one "
          "(undispatched decisions stay in the by-outbox index), so no decision is lost.")

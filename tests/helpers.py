@@ -63,11 +63,17 @@ def hidden_fields(page: str) -> dict[str, str]:
             for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)}
 
 
-def decide(stack, link: str, decision: str, rationale: str = "", parameters: str | None = None):
+# the reason category a test reviewer chooses to modify or reject (the form requires one)
+REASONS = {"modify": "wrong_parameters", "reject": "wrong_action"}
+
+
+def decide(stack, link: str, decision: str, rationale: str = "", parameters: str | None = None,
+           reason: str | None = None):
     """What a reviewer does: open the link (GET), then submit the page's form (POST)."""
     page = stack.http("GET", link)
     assert page.status == 200, page.body
-    form = {**hidden_fields(page.body), "t": form_token(page.body), "decision": decision, "rationale": rationale}
+    form = {**hidden_fields(page.body), "t": form_token(page.body), "decision": decision, "rationale": rationale,
+            "reason": REASONS.get(decision, "") if reason is None else reason}
     if parameters is not None:
         form["parameters"] = parameters
     return stack.http("POST", decision_url(link), form)

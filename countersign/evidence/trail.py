@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterator
 
 from countersign.evidence import digests
@@ -51,6 +51,13 @@ def read(target: Any, since: str | None = None, until: str | None = None, execut
         if done % 100 == 0 or done == len(keys):
             progress(done, len(keys))
     return found
+
+
+def recent(store: Any, days: int, today: date) -> list[Stored]:
+    """The objects of the executions started in the last ``days`` days (by their date folder),
+    read through an audit store (``list_keys``, ``get``): what a scheduled function reads."""
+    keys = [key for back in range(days) for key in store.list_keys(f"executions/{today - timedelta(days=back):%Y/%m/%d}/")]
+    return [Stored(key, store.get(key), None, None) for key in keys]
 
 
 def lock_settings(target: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@
 - ``defang``: for email, where every client turns URLs, host names and addresses into live links,
   schemes and hosts are broken the way incident responders write them: ``hxxps[://]evil[.]example/approve``.
   Only Countersign's own review links, added by the email itself, stay live.
+- ``printable``: ``visible``, plus control characters, for a line of terminal output.
 - ``host_of``: the host an evidence URL points at, checked against the deployment's allow-list
   before the page makes it a link.
 """
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 _INVISIBLE = re.compile("[\u00ad\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
                         "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SCHEME = re.compile(r"(?i)\b(h)(tt)(ps?)(:)//|\b(ftp|file|mailto|data|javascript|vbscript)(:)")
 _EMAIL = re.compile(r"(?i)([a-z0-9._%+-]+)@((?:[a-z0-9-]+\.)+[a-z]{2,})")
 _HOST = re.compile(r"(?i)\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]\b")
@@ -25,6 +27,11 @@ _WWW = re.compile(r"(?i)\bwww\.")
 
 def visible(text: object) -> str:
     return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", str(text))
+
+
+def printable(text: object) -> str:
+    """``visible``, and control characters too (a terminal would act on ESC): for one line of CLI output."""
+    return _CONTROL.sub(lambda m: f"[U+{ord(m.group()):04X}]", visible(text))
 
 
 def _scheme(found: re.Match) -> str:

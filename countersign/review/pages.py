@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from countersign.review.notify import deadline_text
-from countersign.review.reviews import Review
+from countersign.review.reviews import Review, label
 
 SECURITY_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -33,7 +33,7 @@ def _env():
     from countersign.review.inert import host_of, visible
 
     env = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "templates"), autoescape=True)
-    env.filters.update(visible=visible, host=host_of)
+    env.filters.update(visible=visible, host=host_of, reason=label)
     return env
 
 
@@ -46,7 +46,7 @@ def review_page(review: Review, reviewer: str, token: str, action_url: str, rend
         review=review, reviewer=reviewer, token=token, action_url=action_url, rendered=rendered,
         evidence_hosts=evidence_hosts,
         action=case.action, proposal={"reversible": None, **case.proposal}, confidence=case.confidence,
-        facts=case.facts, executed=case.executed,
+        facts=case.facts, executed=case.executed, reasons=case.rules.override_reasons,
         deadline=deadline_text(review.deadline),
         parameters_json=json.dumps(case.action["parameters"], indent=2, ensure_ascii=False),
     )

@@ -49,6 +49,7 @@ class Decision:
     votes: list[dict[str, Any]] = field(default_factory=list)   # every reviewer's say, for quorums
     rendered_at: str | None = None      # when the deciding page was rendered (signed form field), if it said
     dwell_seconds: float | None = None  # decision time − rendered_at
+    reason: str | None = None           # the override reason category (modify, reject); None to approve
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -186,7 +187,22 @@ def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_a
         final_action = {**action, "parameters": params}
     elif choice == "reject":
         final_action = None
-    return Decision(CHOICES[choice], grant.reviewer, rationale, final_action, diff, decided_at)
+    reason = _reason(form, choice, review) if choice in ("modify", "reject") else None
+    return Decision(CHOICES[choice], grant.reviewer, rationale, final_action, diff, decided_at, reason=reason)
+
+
+def _reason(form: dict[str, str], choice: str, review: Review) -> str:
+    """The reason category of a modify or reject: one the action type's policy offers."""
+    offered = review.case.rules.override_reasons
+    reason = (form.get("reason") or "").strip()
+    if reason not in offered:
+        raise DecisionRefused(400, f"choose a reason to {choice} from the list: " + ", ".join(map(label, offered)))
+    return reason
+
+
+def label(reason: str) -> str:
+    """A reason category in words: ``wrong_parameters`` → ``wrong parameters``."""
+    return reason.replace("_", " ")
 
 
 def resolve_proposers(requested_by: Any, directory: dict[str, str]) -> list[str]:

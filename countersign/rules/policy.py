@@ -16,10 +16,13 @@ from countersign.rules.validation import SchemaError, load_schema, validate
 
 POLICY_SCHEMA = "policy.v1.json"
 RISKS = ("low", "medium", "high", "critical")
+# why a reviewer modified or rejected: the categories the page offers unless the policy names its own
+OVERRIDE_REASONS = ("wrong_parameters", "wrong_action", "insufficient_evidence", "policy", "other")
 DEFAULTS = {"risk": "medium", "reversible": False, "always_human": ["high", "critical"],
             "veto_threshold": None, "veto_window_seconds": 3600, "spot_check_rate": 0.0, "quorum": 1,
             "executor": None, "compensation": None, "hotl": "veto", "post_execution_review": False,
-            "tiers": None, "reminder_before_seconds": None, "target_error": TARGET_ERROR, "min_samples": MIN_SAMPLES}
+            "tiers": None, "reminder_before_seconds": None, "override_reasons": list(OVERRIDE_REASONS),
+            "target_error": TARGET_ERROR, "min_samples": MIN_SAMPLES}
 
 
 class UnknownActionType(ValueError):
@@ -121,10 +124,12 @@ class Rules:
     post_execution_review: bool = False
     tiers: tuple[dict[str, Any], ...] = ()          # [{reviewers, timeout_seconds}], asked in order
     reminder_before_seconds: int | None = None
+    override_reasons: tuple[str, ...] = OVERRIDE_REASONS   # a modify or reject names one of these
 
     def snapshot(self) -> dict[str, Any]:
         snap = asdict(self)
-        snap.update(reviewers=list(self.reviewers), always_human=list(self.always_human), tiers=list(self.tiers))
+        snap.update(reviewers=list(self.reviewers), always_human=list(self.always_human), tiers=list(self.tiers),
+                    override_reasons=list(self.override_reasons))
         for optional in ("veto_threshold", "executor", "compensation", "reminder_before_seconds"):
             if snap[optional] is None:
                 del snap[optional]              # absent, so the Choice's IsPresent tests are false
@@ -137,6 +142,7 @@ class Rules:
         values["reviewers"] = tuple(values["reviewers"])
         values["always_human"] = tuple(values.get("always_human", cls.always_human))
         values["tiers"] = tuple(values.get("tiers", ()))
+        values["override_reasons"] = tuple(values.get("override_reasons", OVERRIDE_REASONS))
         values.setdefault("parameters", {})
         return cls(**values)
 
@@ -174,4 +180,5 @@ def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[st
         tiers=tuple(merged["tiers"] or [{"reviewers": list(merged.get("reviewers") or all_reviewers),
                                          "timeout_seconds": int(merged["review_timeout_seconds"])}]),
         reminder_before_seconds=merged["reminder_before_seconds"],
+        override_reasons=tuple(merged["override_reasons"]),
     )

@@ -45,6 +45,8 @@ NOT_EMULATED = {
     "AWS::Glue::Table": "Athena does not run in the sandbox: the same SQL runs on DuckDB over an export",
     "AWS::Athena::WorkGroup": "Athena does not run in the sandbox: the same SQL runs on DuckDB over an export",
     "AWS::Athena::NamedQuery": "Athena does not run in the sandbox: the same SQL runs on DuckDB over an export",
+    "AWS::CloudWatch::Alarm": "moto's CloudFormation does not create alarms: they are asserted on the template, "
+                              "and the metrics they watch on the vigilance function's output",
 }
 HANDLED = DEPLOYED | PRECREATED | REAPPLIED | set(NOT_EMULATED)
 

@@ -218,7 +218,7 @@ def record_decision(review: Review, deps: Deps) -> dict[str, Any]:
     case, decision = review.case, review.decision
     return audit.append(deps.audit, case.execution.audit_stream, "decision_recorded", case.record({
         "actor": f"reviewer:{decision.reviewer}", "reviewer": decision.reviewer,
-        "mode": review.mode, "decision": decision.outcome, "rationale": decision.rationale,
+        "mode": review.mode, "decision": decision.outcome, "reason": decision.reason, "rationale": decision.rationale,
         "votes": decision.all_votes(), "diff": decision.diff, "decided_at": decision.decided_at,
         "rendered_at": decision.rendered_at, "dwell_seconds": decision.dwell_seconds,
         "final_action": decision.final_action,

@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.helpers import newcomer_env
+from tests.helpers import REASONS, newcomer_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -91,7 +91,8 @@ def decide_by_http(sandbox, link: str, decision: str, rationale: str) -> int:
 
     page = urllib.request.urlopen(link).read().decode()
     token = html.unescape(re.search(r'name="t" value="([^"]+)"', page).group(1))
-    body = urlencode({"t": token, "decision": decision, "rationale": rationale}).encode()
+    body = urlencode({"t": token, "decision": decision, "rationale": rationale,
+                      "reason": REASONS.get(decision, "")}).encode()
     return urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision", data=body)).status
 
 
@@ -119,7 +120,8 @@ def running_sandbox():
     text = "".join(banner)
     assert f"http://127.0.0.1:{port}/outbox" in text and f"http://127.0.0.1:{aws_port}" in text
     assert f"countersign submit examples/refund.json --wait --endpoint http://127.0.0.1:{aws_port}" in text
-    assert "schedules     reminders every 5 min, digest every 60 min, reconciler every 1 min" in text
+    assert ("schedules     reminders every 5 min, digest every 60 min, vigilance every 60 min, reconciler every 1 min"
+            in text)
     aws = {"endpoint_url": f"http://127.0.0.1:{aws_port}", "region_name": "us-east-1",
            "aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
     yield {"web": f"http://127.0.0.1:{port}", "aws": aws["endpoint_url"], "banner": text,

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import boto3
 
 from tests.e2e.pipeline import browser, email_for, run_cli
+from tests.helpers import REASONS
 
 CHECK, EXPIRE = "report.check", "report.expire"
 
@@ -36,7 +37,8 @@ def submit(sandbox, tmp_path, action_type: str) -> tuple[str, str]:
 def decide(link: str, decision: str, rationale: str, parameters: dict | None = None) -> None:
     page = urllib.request.urlopen(link).read().decode()
     form = {"t": html.unescape(re.search(r'name="t" value="([^"]+)"', page).group(1)), "decision": decision,
-            "rationale": rationale, **({"parameters": json.dumps(parameters)} if parameters else {})}
+            "rationale": rationale, "reason": REASONS.get(decision, ""),
+            **({"parameters": json.dumps(parameters)} if parameters else {})}
     answer = urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision",
                                                            data=urlencode(form).encode()))
     assert answer.status == 200

@@ -13,7 +13,7 @@ import uuid
 import boto3
 
 from tests.e2e.pipeline import ROOT, browser, decide_by_http, email_for, free_port, proposal_file, run_cli, submit
-from tests.helpers import newcomer_env
+from tests.helpers import REASONS, newcomer_env
 
 
 def test_a_reviewer_approves_in_the_browser_and_the_pipeline_gets_exit_0(sandbox, tmp_path):
@@ -252,7 +252,7 @@ def test_the_sandbox_holds_a_burst_of_100_clicks_and_100_page_views_on_one_revie
     def click(i: int) -> tuple[str, str, int, str]:
         who, choice = ("alice", "approve") if i % 2 else ("bob", "reject")
         body = urlencode({"t": urllib.request.unquote(tokens[who]), "decision": choice,
-                          "rationale": f"burst {i}"}).encode()
+                          "rationale": f"burst {i}", "reason": REASONS.get(choice, "")}).encode()
         status, page = fetch(urllib.request.Request(links[who].split("?")[0] + "/decision", data=body))
         return who, choice, status, page
 
@@ -295,7 +295,8 @@ def test_json_output_is_byte_faithful_and_human_output_prints_data_literally(san
     token = urllib.request.unquote(link.split("?t=", 1)[1])
     edited = {"customer_id": "cust:100:x", "amount": 20, "currency": "USD"}
     why = "a:b:c user:id:42 tag:ok:1 [/x] [bold]not bold[/bold]"
-    body = urlencode({"t": token, "decision": "modify", "rationale": why, "parameters": json.dumps(edited)}).encode()
+    body = urlencode({"t": token, "decision": "modify", "rationale": why, "reason": "wrong_parameters",
+                      "parameters": json.dumps(edited)}).encode()
     assert urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision", data=body)).status == 200
     out, err = pipeline.communicate(timeout=30)
     assert pipeline.returncode == 7 and out.count("\n") == 1        # modified; one JSON document, one line

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.e2e.pipeline import email_for
-from tests.helpers import decision_url, form_token, newcomer_env
+from tests.helpers import REASONS, decision_url, form_token, newcomer_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "ci"
@@ -116,7 +116,7 @@ class Pipeline:
     def decide(self, sha: str, decision: str, rationale: str = "", **parameters: str) -> None:
         link = email_for(self.sandbox, sha[:12])["links"][0]
         form = {"t": form_token(urllib.request.urlopen(link).read().decode()), "decision": decision,
-                "rationale": rationale}
+                "rationale": rationale, "reason": REASONS.get(decision, "")}
         if parameters:
             form["parameters"] = json.dumps(parameters)
         answer = urllib.request.urlopen(urllib.request.Request(decision_url(link), data=urlencode(form).encode()))

@@ -70,7 +70,7 @@ def test_a_crash_of_the_review_api_after_its_write_keeps_the_decision(stack):
     arn = stack.start(proposal(), unique("api-crash"))
     link = review_link(stack, arn)
     page = stack.http("GET", link).body
-    form = {"t": form_token(page), "decision": "reject", "rationale": "Not a duplicate."}
+    form = {"t": form_token(page), "decision": "reject", "rationale": "Not a duplicate.", "reason": "wrong_action"}
     with inject(deps(stack, "lambdas.review_api").reviews, "write_vote", after=Crash("after the write")):
         assert stack.http("POST", decision_url(link), form).status >= 500
     assert stack.http("POST", decision_url(link), form).status == 200      # the retry is answered

@@ -226,7 +226,7 @@ def test_link_key_is_a_kms_hmac_key_and_data_keys_rotate(template):
 
 def test_lambdas_use_the_current_runtime_powertools_layer_tracing_and_explicit_limits(template):
     functions = [f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()]
-    assert len(functions) == 9
+    assert len(functions) == 10
     for fn in functions:
         assert fn["Runtime"] == "python3.14" and fn["MemorySize"] and fn["Timeout"]
         assert fn["TracingConfig"] == {"Mode": "Active"}

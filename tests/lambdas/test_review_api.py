@@ -119,6 +119,10 @@ def test_a_missing_token_is_refused_by_the_api(stack, pending):
      400, "break the action&#39;s schema"),
     ({"decision": "modify", "rationale": "x", "parameters": "{not json"}, 400, "not valid JSON"),
     ({"decision": "launch", "rationale": "x"}, 400, "choose approve, modify or reject"),
+    ({"decision": "reject", "rationale": "x"}, 400, "choose a reason to reject from the list: wrong parameters, "
+                                                     "wrong action, insufficient evidence, policy, other"),
+    ({"decision": "modify", "rationale": "x", "reason": "<b>made_up</b>",
+      "parameters": '{"customer_id": "1182", "amount": 5, "currency": "USD"}'}, 400, "choose a reason to modify"),
 ])
 def test_bad_decisions_get_400_leave_the_review_pending_and_are_audited(stack, pending, form, status, message):
     _, link = pending
@@ -129,6 +133,23 @@ def test_bad_decisions_get_400_leave_the_review_pending_and_are_audited(stack, p
     assert item(stack, review_id_of_link(link))["status"]["S"] == "PENDING"
     [latest] = new_refusals(stack, before)
     assert latest["status"] == status and latest["actor"] == "reviewer:alice"
+    assert "<b>" not in answer.body and "made_up" not in json.dumps(latest)     # what was sent is not echoed
+
+
+@pytest.mark.parametrize("choice, reason, recorded", [("reject", "policy", "policy"),
+                                                      ("modify", "wrong_parameters", "wrong_parameters"),
+                                                      ("approve", "other", None)])
+def test_the_decision_record_carries_the_reason_category_of_an_override(stack, choice, reason, recorded):
+    arn = stack.start(proposal(), unique(f"reason-{choice}"))
+    link = review_link(stack, arn, "bob")
+    edited = '{"customer_id": "1182", "amount": 5, "currency": "USD"}' if choice == "modify" else None
+    assert decide(stack, link, choice, "Checked against the ledger.", edited, reason=reason).status == 200
+    stack.wait(arn)
+    [decided] = [r for r in stack.execution_records(arn) if r["event"] == "decision_recorded"]
+    assert decided["reason"] == recorded and decided["decision"] == {"reject": "rejected", "modify": "modified",
+                                                                     "approve": "approved"}[choice]
+    page = stack.http("GET", link).body
+    assert ("Reason: " in page) == (recorded is not None)
 
 
 def test_a_second_decision_gets_409_and_the_first_stands(stack):
@@ -138,7 +159,7 @@ def test_a_second_decision_gets_409_and_the_first_stands(stack):
     assert decide(stack, alice, "approve", "fine").status == 200
     before = refusals(stack)
     second = stack.http("POST", decision_url(bob), {"t": form_token(bobs_open_page), "decision": "reject",
-                                                    "rationale": "no"})
+                                                    "rationale": "no", "reason": "wrong_action"})
     assert second.status == 409 and "another decision on this review was recorded first" in second.body
     assert json.loads(stack.wait(arn)["output"])["outcome"] == "approved"
     assert [r["status"] for r in new_refusals(stack, before)] == [409]

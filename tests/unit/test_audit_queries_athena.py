@@ -36,7 +36,7 @@ def test_each_named_query_runs_in_the_workgroup_and_its_rows_are_typed():
 @mock_aws
 def test_the_decision_history_query_comes_back_typed_booleans_and_nulls_included():
     athena = boto3.client("athena", region_name="us-east-1")
-    athena.create_work_group(Name="countersign-test-audit", Configuration={
+    athena.create_work_group(Name="countersign-test-history", Configuration={
         "ResultConfiguration": {"OutputLocation": "s3://results/"}})
     names = [("review_id", "varchar"), ("confidence", "double"), ("modified", "boolean"), ("canary", "boolean"),
              ("caught", "boolean"), ("dwell_seconds", "double")]
@@ -46,6 +46,6 @@ def test_the_decision_history_query_comes_back_typed_booleans_and_nulls_included
     requests.post("http://motoapi.amazonaws.com/moto-api/static/athena/query-results", json={
         "account_id": "123456789012", "region": "us-east-1",
         "results": [{"rows": [header, row], "column_info": [{"Name": n, "Type": t} for n, t in names]}]})
-    answers = run_athena(athena, "countersign-test-audit", "countersign_test_audit", ["decisions"], sleep=lambda s: None)
+    answers = run_athena(athena, "countersign-test-history", "countersign_test_audit", ["decisions"], sleep=lambda s: None)
     assert answers == {"decisions": [{"review_id": "rv-1", "confidence": 0.72, "modified": True, "canary": False,
                                       "caught": None, "dwell_seconds": 4.5}]}

@@ -1,6 +1,8 @@
 """What a reviewer sees: the review page (escaped, no script) and the notification email."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from countersign.review.notify import clip, deadline_text, review_email, subject
@@ -76,12 +78,24 @@ def test_hidden_and_direction_changing_characters_are_made_visible_on_the_page()
 
 def test_decided_review_shows_the_outcome_and_no_form():
     decision = Decision("modified", "bob", "partial refund <b>only</b>",
-                        None, [{"path": "$.parameters.amount", "before": 420, "after": 400}], "2026-11-24T09:30:00Z")
+                        None, [{"path": "$.parameters.amount", "before": 420, "after": 400}], "2026-11-24T09:30:00Z",
+                        reason="wrong_parameters")
     html = page(make_review(status=DECIDED, decision=decision))
-    assert "Modified by bob at 2026-11-24T09:30:00Z" in html
+    assert "Modified by bob at 2026-11-24T09:30:00Z" in html and "<p>Reason: wrong parameters</p>" in html
     assert "Rationale: partial refund &lt;b&gt;only&lt;/b&gt;" in html
     assert "<code>$.parameters.amount</code>: 420 → 400" in html
     assert "<form" not in html
+
+
+@pytest.mark.parametrize("mode, when", [("review", "modify or reject"), ("veto", "veto"), ("signoff", "discard"),
+                                         ("reverse", "reverse")])
+def test_the_form_asks_for_a_reason_category_in_words_in_every_mode(mode, when):
+    html = page(make_review(mode=mode))
+    select = html[html.index('<select id="reason" name="reason">'):html.index("</select>")]
+    assert f'<label for="reason">Reason (required to {when}; recorded in the audit trail)</label>' in html
+    assert re.findall(r'<option value="([^"]*)">([^<]*)</option>', select) == [
+        ("", f"(choose one to {when})"), ("wrong_parameters", "wrong parameters"), ("wrong_action", "wrong action"),
+        ("insufficient_evidence", "insufficient evidence"), ("policy", "policy"), ("other", "other")]
 
 
 def test_expired_review_cannot_be_decided():

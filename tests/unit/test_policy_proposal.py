@@ -64,6 +64,25 @@ def test_thresholds_outside_zero_to_one_are_refused(scope, value, path):
     assert error.path == path and "auto_approve_threshold must be" in error.message
 
 
+@pytest.mark.parametrize("reasons", [[], ["Wrong"], ["wrong action"], ["policy", "policy"], ["x" * 33], "policy"])
+def test_override_reasons_must_be_a_list_of_distinct_category_names(reasons):
+    error = build_refusal(lambda p: p["default"].update(override_reasons=reasons))
+    assert error.path.startswith("$.default.override_reasons")
+
+
+def test_override_reasons_default_and_are_inherited_or_replaced_per_action_type():
+    source = policy_source()
+    source["default"]["override_reasons"] = ["wrong_parameters", "other"]
+    source["action_types"]["refund.issue"]["override_reasons"] = ["duplicate"]
+    doc = build_document(source, set(REVIEWERS))
+    assert rules_for(doc, "refund.issue", REVIEWERS).override_reasons == ("duplicate",)
+    assert rules_for(doc, "access.grant", REVIEWERS).override_reasons == ("wrong_parameters", "other")
+    assert rules_for(policy_document(), "access.grant", REVIEWERS).override_reasons == (
+        "wrong_parameters", "wrong_action", "insufficient_evidence", "policy", "other")
+    rules = rules_for(doc, "refund.issue", REVIEWERS)
+    assert Rules.from_snapshot(rules.snapshot()) == rules
+
+
 def test_default_without_timeout_is_refused():
     error = build_refusal(lambda p: p["default"].pop("review_timeout_seconds"))
     assert error.path == "$.default" and "review_timeout_seconds" in error.message

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -90,22 +91,56 @@ def test_modify_without_a_change_is_refused():
 
 def test_modify_returns_the_new_parameters_and_a_diff():
     review = make_review()
-    decision = parse_decision({"decision": "modify", "rationale": "partial refund",
+    decision = parse_decision({"decision": "modify", "rationale": "partial refund", "reason": "wrong_parameters",
                                "parameters": json.dumps({**PARAMS, "amount": 400})}, GRANT, review, AT)
-    assert decision.outcome == "modified" and decision.reviewer == "bob"
+    assert decision.outcome == "modified" and decision.reviewer == "bob" and decision.reason == "wrong_parameters"
     assert decision.final_action == {**review.case.action, "parameters": {**PARAMS, "amount": 400}}
     assert decision.diff == [{"path": "$.parameters.amount", "before": 420, "after": 400}]
     assert review.case.action["parameters"] == PARAMS  # the proposal itself is untouched
 
 
 def test_reject_has_no_final_action():
-    decision = decide(decision="reject", rationale="not a duplicate")
-    assert (decision.outcome, decision.final_action, decision.diff) == ("rejected", None, [])
+    decision = decide(decision="reject", rationale="not a duplicate", reason="wrong_action")
+    assert (decision.outcome, decision.final_action, decision.diff, decision.reason) == ("rejected", None, [],
+                                                                                          "wrong_action")
 
 
 def test_decision_round_trips_through_a_dict():
-    decision = decide(decision="modify", rationale="r", parameters=json.dumps({**PARAMS, "currency": "EUR"}))
+    decision = decide(decision="modify", rationale="r", parameters=json.dumps({**PARAMS, "currency": "EUR"}),
+                      reason="other")
     assert Decision.from_dict(json.loads(json.dumps(decision.to_dict()))) == decision
+
+
+@pytest.mark.parametrize("choice", ["modify", "reject"])
+@pytest.mark.parametrize("reason", [None, "", "Wrong_Action", "wrong action", "<b>other</b>", "approved"])
+def test_modify_and_reject_need_a_reason_category_the_policy_offers(choice, reason):
+    form = {"decision": choice, "rationale": "r", "parameters": json.dumps({**PARAMS, "amount": 1})}
+    if reason is not None:
+        form["reason"] = reason
+    assert refusal(**form) == (f"choose a reason to {choice} from the list: wrong parameters, wrong action, "
+                               "insufficient evidence, policy, other")
+
+
+def test_an_approval_records_no_reason_whatever_the_form_says():
+    assert decide(decision="approve", reason="policy").reason is None
+
+
+def test_an_action_type_offers_its_own_reasons_and_only_those():
+    from countersign.rules.policy import build_document, rules_for
+    from tests.unit.builders import REVIEWERS, make_case, policy_source
+
+    source = policy_source()
+    source["action_types"]["refund.issue"]["override_reasons"] = ["duplicate", "fraud_suspected"]
+    document = build_document(source, set(REVIEWERS))
+    case = make_case()
+    review = make_review(replace(case, rules=rules_for(document, "refund.issue", list(REVIEWERS))))
+    form = {"decision": "reject", "rationale": "r"}
+    assert parse_decision({**form, "reason": "fraud_suspected"}, GRANT, review, AT).reason == "fraud_suspected"
+    with pytest.raises(DecisionRefused) as caught:
+        parse_decision({**form, "reason": "wrong_action"}, GRANT, review, AT)
+    assert caught.value.message == "choose a reason to reject from the list: duplicate, fraud suspected"
+    other = rules_for(document, next(t for t in document["action_types"] if t != "refund.issue"), list(REVIEWERS))
+    assert other.override_reasons == ("wrong_parameters", "wrong_action", "insufficient_evidence", "policy", "other")
 
 
 def test_diff_lists_every_changed_leaf_with_its_path():

@@ -15,6 +15,26 @@ REPLY = "calibrated.reply"     # deployed: auto-approve from 0.95; target_error 
 DRIFT = "drift.watch"          # deployed: auto-approve from 0.6, every auto-zone proposal spot-checked
 
 
+def report_in_chromium(page_file, action_type: str) -> dict:
+    """Open the report as a file in headless Chromium, allowing no request beyond the file itself."""
+    from tests.e2e.pipeline import browser
+
+    url, requests = page_file.resolve().as_uri(), []
+    pw, chromium = browser()
+    try:
+        page = chromium.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.route("**/*", lambda route: route.continue_() if route.request.url == url else route.abort())
+        page.goto(url)
+        section = page.locator("h3", has_text=action_type).locator("xpath=following-sibling::p[1]")
+        text = " ".join(section.text_content().split())
+        points = page.locator(f'svg[aria-label="Calibration curve of {action_type}"] g.point').count()
+    finally:
+        chromium.close()
+        pw.stop()
+    return {"text": text, "points": points, "requests": len(requests)}
+
+
 def calibrate(stack, action_type: str, **event) -> dict:
     """Run the calibrator function (what its schedule does) for one action type."""
     got = boto3.client("lambda").invoke(FunctionName=stack.deployment.function_name("lambdas.calibrate"),
@@ -50,7 +70,8 @@ def received(stack, arn: str) -> dict:
     raise TimeoutError("no intake record")
 
 
-def test_history_earns_a_gated_loosening_that_a_quorum_approves_and_the_next_proposal_routes_by_it(stack, capsys):
+def test_history_earns_a_gated_loosening_that_a_quorum_approves_and_the_next_proposal_routes_by_it(stack, capsys,
+                                                                                                   tmp_path):
     for i in range(9):                       # nine clean human decisions at 0.8: Wilson's bound 0.299 <= 0.3
         arn = submit(stack, REPLY, 0.8, "history")
         assert decide(stack, review_link(stack, arn), "approve").status == 200
@@ -106,6 +127,17 @@ def test_history_earns_a_gated_loosening_that_a_quorum_approves_and_the_next_pro
     assert "calibrated.reply" in table and "0.95" in table and "0.8" in table and "kept" in table
     assert cli.main(["calibrate", "--action-type", "no.such", "--stack", name]) == 1
     assert "the deployed policy has no action type 'no.such'" in capsys.readouterr().err
+
+    # the oversight report: the curve, both thresholds and the change, as JSON and on a page in Chromium
+    assert cli.main(["report", "oversight", "--out", str(tmp_path / "oversight"), "--stack", name]) == 0
+    facts = json.loads((tmp_path / "oversight" / "oversight.json").read_text())
+    [reply] = [t for t in facts["action_types"] if t["action_type"] == REPLY]
+    assert reply["deployed"]["auto_approve_threshold"] == 0.95 and reply["effective"]["auto_approve_threshold"] == 0.8
+    assert [(p["band"], p["n"], p["overrides"]) for p in reply["curve"]] == [("0.80-0.85", 9, 0)]
+    assert [(h["kind"], h["from"]["auto_approve_threshold"], h["to"]["auto_approve_threshold"])
+            for h in reply["history"]] == [("approved", 0.95, 0.8)]
+    shown = report_in_chromium(tmp_path / "oversight" / "index.html", REPLY)
+    assert "deployed 0.95, in effect 0.8" in shown["text"] and shown["points"] == 1 and shown["requests"] == 1
 
 
 def test_drift_in_the_spot_checks_demotes_at_once_and_tells_the_reviewers(stack):

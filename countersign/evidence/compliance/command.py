@@ -14,7 +14,9 @@ EXIT_WRITTEN, EXIT_CANNOT, EXIT_PROBLEM = 0, 1, 5
 
 
 def add(sub, target_options) -> None:
-    report = sub.add_parser("report", help="evidence for auditors: the compliance evidence pack")
+    from countersign.cli import oversight_report, vigilance_report
+
+    report = sub.add_parser("report", help="evidence for auditors: the compliance evidence pack, reviewer vigilance")
     kinds = report.add_subparsers(required=True, metavar="REPORT", parser_class=type(report))
     pack = kinds.add_parser("compliance", help="write a self-contained HTML evidence pack and evidence.json; exit 0 "
                                                "written, 5 written but the trail has integrity problems, 1 could not read")
@@ -28,6 +30,8 @@ def add(sub, target_options) -> None:
                            "reading every record; integrity is then not checked in this run (run audit verify)")
     target_options(pack)
     pack.set_defaults(run=run, json=False)
+    vigilance_report.add(kinds, target_options)
+    oversight_report.add(kinds, target_options)
 
 
 def run(args) -> int:
