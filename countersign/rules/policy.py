@@ -19,7 +19,8 @@ RISKS = ("low", "medium", "high", "critical")
 DEFAULTS = {"risk": "medium", "reversible": False, "always_human": ["high", "critical"],
             "veto_threshold": None, "veto_window_seconds": 3600, "spot_check_rate": 0.0, "quorum": 1,
             "executor": None, "compensation": None, "hotl": "veto", "post_execution_review": False,
-            "tiers": None, "reminder_before_seconds": None, "target_error": TARGET_ERROR, "min_samples": MIN_SAMPLES}
+            "tiers": None, "reminder_before_seconds": None, "target_error": TARGET_ERROR, "min_samples": MIN_SAMPLES,
+            "canary_rate": 0.0, "canaries": []}
 
 
 class UnknownActionType(ValueError):
@@ -78,6 +79,8 @@ def _combination_problems(merged: dict[str, Any]) -> list[tuple[str, str]]:
         found.append(("post_execution_review needs an executor to stage and promote the action", "executor"))
     if merged["hotl"] == "post_hoc" and not (merged["executor"] and merged["compensation"]):
         found.append(("hotl post_hoc needs an executor and a compensation to reverse it", "compensation"))
+    if merged["canary_rate"] > 0 and not merged["canaries"]:
+        found.append(("canary_rate needs at least one canary definition in canaries", "canaries"))
     return found
 
 
@@ -121,10 +124,13 @@ class Rules:
     post_execution_review: bool = False
     tiers: tuple[dict[str, Any], ...] = ()          # [{reviewers, timeout_seconds}], asked in order
     reminder_before_seconds: int | None = None
+    canary_rate: float = 0.0
+    canaries: tuple[dict[str, Any], ...] = ()       # [{breaks, parameters}]: known-bad variants
 
     def snapshot(self) -> dict[str, Any]:
         snap = asdict(self)
-        snap.update(reviewers=list(self.reviewers), always_human=list(self.always_human), tiers=list(self.tiers))
+        snap.update(reviewers=list(self.reviewers), always_human=list(self.always_human), tiers=list(self.tiers),
+                    canaries=list(self.canaries))
         for optional in ("veto_threshold", "executor", "compensation", "reminder_before_seconds"):
             if snap[optional] is None:
                 del snap[optional]              # absent, so the Choice's IsPresent tests are false
@@ -137,6 +143,7 @@ class Rules:
         values["reviewers"] = tuple(values["reviewers"])
         values["always_human"] = tuple(values.get("always_human", cls.always_human))
         values["tiers"] = tuple(values.get("tiers", ()))
+        values["canaries"] = tuple(values.get("canaries", ()))
         values.setdefault("parameters", {})
         return cls(**values)
 
@@ -174,4 +181,6 @@ def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[st
         tiers=tuple(merged["tiers"] or [{"reviewers": list(merged.get("reviewers") or all_reviewers),
                                          "timeout_seconds": int(merged["review_timeout_seconds"])}]),
         reminder_before_seconds=merged["reminder_before_seconds"],
+        canary_rate=float(merged["canary_rate"]),
+        canaries=tuple(merged["canaries"]),
     )
