@@ -33,8 +33,9 @@ class ClaimHeld(RuntimeError):
 @dataclass(frozen=True)
 class Dispatched:
     """``delivered`` (the callback was accepted), ``closed`` (the task had already closed: an earlier
-    delivery landed, or its timer fired and the timeout branch followed the stored decision), or
-    ``scored`` (a canary's decision: recorded, with no callback), or ``done`` (nothing to do); ``resumed`` when the claim was taken over from a dead dispatcher."""
+    delivery landed, or its timer fired and the timeout branch followed the stored decision),
+    ``scored`` (a canary's decision: recorded, with no callback), or ``done`` (nothing to do);
+    ``resumed`` when the claim was taken over from a dead dispatcher."""
 
     result: str
     resumed: bool = False

@@ -6,12 +6,17 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import datetime, timezone
 from urllib.parse import unquote
 
 import boto3
 
 from countersign.adapters.aws import DynamoReviewStore
-from countersign.evidence import history
+from countersign.cli import client
+from countersign.evidence import history, trail
+from countersign.evidence.verify import check
+from countersign.evidence.audit_queries import run_local
+from countersign.evidence.verify import Stored
 from countersign.evidence.compliance.figures import summarise
 from tests.faults.conftest import dispatcher_down, invoke, review_item
 from tests.fixtures import ledger
@@ -114,6 +119,10 @@ def test_approving_a_canary_is_scored_missed_and_revealed_and_the_real_review_is
     assert (rows[canary_id].canary, rows[canary_id].caught, rows[canary_id].outcome) == (True, False, "approved")
     assert (rows[real_id].canary, rows[real_id].caught) == (False, None)
     assert [d.confidence for d in history.calibration_rows(rows.values())] == [0.72]      # the canary is left out
+    name = arn.rsplit(":", 1)[1]
+    objects = [Stored(k, stack.audit.get(k), None, None) for k in stack.audit.list_keys("executions/") +
+               stack.audit.list_keys("canaries/") if f"/{name}/" in k or f"/{canary_id}/" in k]
+    assert history.from_query(run_local(objects, ["decisions"])["decisions"]) == list(rows.values())   # SQL too
     figures = summarise(records)
     assert figures["overrides"] == [{"action_type": CANARY, "decisions": 1, "modified": 0, "rejected": 0, "rate": 0.0}]
     assert figures["time_to_decision"]["reviews"] == 1
@@ -134,6 +143,12 @@ def test_rejecting_a_canary_is_scored_caught_and_does_not_reject_the_real_propos
     assert again.status == 409 and "another decision on this review was recorded first" in again.body
     assert decide(stack, real_link, "approve").status == 200
     assert json.loads(stack.wait(arn)["output"])["outcome"] == "approved"
+    target = client.Target(stack.deployment.stack_name, stack.deployment.outputs, boto3.session.Session())
+    objects = trail.read(target)                             # what audit verify and audit export read
+    assert [o.key for o in objects if o.key.startswith(record["stream"] + "/")] == [
+        f"{record['stream']}/000001.json", f"{record['stream']}/000002.json"]
+    report = check(objects, trail.public_key(target), trail.lock_settings(target), now=datetime.now(timezone.utc))
+    assert not [p.line() for p in report.problems if p.line().startswith("canaries/")]
 
 
 def test_a_canary_decision_the_dispatcher_missed_is_scored_by_the_reconciler_with_no_callback(stack):
