@@ -19,7 +19,8 @@ logger, metrics = Logger(), Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 DEPS = build_deps("reviews", "callbacks")
 STALE_AFTER = stale_after(int(os.environ["DISPATCHER_TIMEOUT_SECONDS"]))
-METRIC = {"delivered": "DecisionsDelivered", "closed": "CallbacksToClosedTasks", "done": "DuplicateDeliveries"}
+METRIC = {"delivered": "DecisionsDelivered", "closed": "CallbacksToClosedTasks", "done": "DuplicateDeliveries",
+          "scored": "CanariesScored"}
 
 
 def handle(record) -> None:

@@ -49,9 +49,10 @@ class AuditTrail(Construct):
             resources=["*"]))
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
-        """List and read records; write nothing."""
+        """List and read the decision records (executions and canary reviews); write nothing."""
         grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects("executions/*")]))
+            actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects("executions/*"),
+                                                 self.bucket.arn_for_objects("canaries/*")]))
         grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
         self.key.grant(grantee, "kms:Decrypt")

@@ -78,9 +78,10 @@ def acknowledge(stack: Stack) -> None:
          "Invoked by its hourly schedule with retries; it only reads the trail and emits metrics, so a failed "
          "run is redone in full by the next one and nothing is lost.")
     _ack(watch.role, "AwsSolutions-IAM5[Resource::*]", XRAY)
-    _ack(watch.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/executions/*]",
-         "The watch reads the execution records of its window, whose keys cannot be listed in advance; "
-         "the grant is GetObject only, under executions/.")
+    for prefix in ("executions", "canaries"):
+        _ack(watch.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/{prefix}/*]",
+             "The watch reads the decision records of its window (executions and canary reviews), whose keys "
+             "cannot be listed in advance; the grant is GetObject only, under those two prefixes.")
     _ack(gate.vigilance.schedule, "Serverless-EventBusDLQ",
          "The vigilance watch recomputes everything from the trail each run: a failed run is redone by the next.")
     _ack(gate.reconcile_sweep, "Serverless-EventBusDLQ",

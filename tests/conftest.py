@@ -64,6 +64,10 @@ TEST_CONTEXT = {
             # graduated autonomy: a loose target so a handful of decisions is evidence (the default needs 381)
             "calibrated.reply": {"auto_approve_threshold": 0.95, "target_error": 0.3, "min_samples": 8},
             "drift.watch": {"auto_approve_threshold": 0.6, "spot_check_rate": 1.0, "target_error": 0.05},
+            # canaries: every first-tier review is also sent a known-bad copy (markup in its rule, to be escaped)
+            "refund.checked": {"canary_rate": 1.0, "executor": f"{EXECUTOR_ARN}countersign-test-executor",
+                              "canaries": [{"breaks": "a refund over <b>$1,000</b> needs a manager's sign-off & a ticket",
+                                            "parameters": {"amount": 4200}}]},
             "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 2},
                                         {"reviewers": ["bob", "carol"], "timeout_seconds": 2}],
                               "reminder_before_seconds": 1},

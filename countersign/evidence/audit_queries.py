@@ -1,8 +1,8 @@
 """The trail's questions as SQL, one definition for Athena (at scale) and DuckDB (an export).
 
 The stack defines Glue tables over the audit bucket (``records`` over ``executions/``,
-``refusals`` over ``refusals/``, ``kill_switch`` over ``kill-switch/``, partitioned by the date
-folder with partition projection) and one Athena named query per question below: together they
+``refusals`` over ``refusals/``, ``kill_switch`` over ``kill-switch/``, ``canaries`` over
+``canaries/``, partitioned by the date folder with partition projection) and one Athena named query per question below: together they
 are every figure of the compliance pack's trail section (``compliance.figures.from_queries``). The same SQL runs on DuckDB over an export
 (``run_local``), with two macros standing in for Trino's ``from_iso8601_timestamp`` and
 ``approx_percentile``; the tests assert both give what was put into the trail.
@@ -31,7 +31,8 @@ REFUSAL_COLUMNS = {"event": "string", "stream": "string", "seq": "int", "hash": 
 KILL_SWITCH_COLUMNS = {"event": "string", "stream": "string", "seq": "int", "hash": "string", "recorded_at": "string",
                        "actor": "string", "from": "string", "to": "string", "reason": "string"}
 TABLES = {"records": ("executions", RECORD_COLUMNS), "refusals": ("refusals", REFUSAL_COLUMNS),
-          "kill_switch": ("kill-switch", KILL_SWITCH_COLUMNS)}     # table → (prefix, columns)
+          "kill_switch": ("kill-switch", KILL_SWITCH_COLUMNS),
+          "canaries": ("canaries", RECORD_COLUMNS)}     # table → (prefix, columns)
 PARTITION = "day"            # yyyy/MM/dd, the date folder under the table's prefix
 _DUCK = {"string": "VARCHAR", "int": "INTEGER", "double": "DOUBLE", "boolean": "BOOLEAN"}
 _SECONDS = ("greatest(0, date_diff('millisecond', from_iso8601_timestamp(r.recorded_at), "
@@ -104,7 +105,8 @@ QUERIES = {
         f"CASE WHEN {_CANARY} THEN coalesce(r.caught, r.decision IN ('modified', 'rejected')) END AS caught, "
         "r.decided_at, r.policy.version AS policy_version, r.facts.risk AS risk, "
         f"{_ROUTE} AS route, r.mode "
-        "FROM records r WHERE r.event = 'decision_recorded' ORDER BY r.decided_at, r.review_id"),
+        "FROM (SELECT * FROM records UNION ALL SELECT * FROM canaries) r WHERE r.event = 'decision_recorded' "
+        "ORDER BY r.decided_at, r.review_id"),
 }
 
 

@@ -22,7 +22,7 @@ from countersign.rules import canonical
 
 DIGEST_SCHEMA = "countersign.digest/1"
 PREFIX = "digests/"
-TRAIL_PREFIXES = ("executions/", "refusals/", "kill-switch/", "autonomy/")
+TRAIL_PREFIXES = ("executions/", "refusals/", "kill-switch/", "autonomy/", "canaries/")
 SETTLE = timedelta(seconds=60)      # an interval ends this long ago: every PUT in it is listed by then
 ALGORITHM = "ECDSA_SHA_256"
 

@@ -53,10 +53,15 @@ def read(target: Any, since: str | None = None, until: str | None = None, execut
     return found
 
 
+DECISION_PREFIXES = ("executions/", "canaries/")     # where decision_recorded records are written
+
+
 def recent(store: Any, days: int, today: date) -> list[Stored]:
-    """The objects of the executions started in the last ``days`` days (by their date folder),
-    read through an audit store (``list_keys``, ``get``): what a scheduled function reads."""
-    keys = [key for back in range(days) for key in store.list_keys(f"executions/{today - timedelta(days=back):%Y/%m/%d}/")]
+    """The objects of the executions (and canary reviews) started in the last ``days`` days (by
+    their date folder), read through an audit store (``list_keys``, ``get``): what a scheduled
+    function reads."""
+    keys = [key for back in range(days) for prefix in DECISION_PREFIXES
+            for key in store.list_keys(f"{prefix}{today - timedelta(days=back):%Y/%m/%d}/")]
     return [Stored(key, store.get(key), None, None) for key in keys]
 
 

@@ -14,6 +14,7 @@ from countersign.evidence.identity import masked
 from countersign.review.links import LinkRefused, StampRefused, review_url, sign_rendered, valid_review_id, verify, verify_rendered
 from countersign.review.pages import message_page, review_page
 from countersign.review.reviews import DecisionRefused, authorise, parse_decision, record
+from countersign.workflow.canary import reveal
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
         audit.append(deps.audit, review.case.execution.audit_stream, "vote_recorded", review.case.record({
             "actor": f"reviewer:{grant.reviewer}", **vote, "approvals": done.approvals, "quorum": needed}),
             event_key=f"vote_recorded.{review_id}.{review.case.named(grant.reviewer)}")
+    if review.case.canary:           # scored and revealed at once: what it broke, caught or missed
+        return Reply(200, message_page(200, *reveal(review.case, decision.outcome)))
     again = "It was already recorded; one reviewer never counts twice. " if done.repeated else ""
     if done.status == "counted":
         return Reply(200, message_page(200, "Approval recorded", f"{again}Your approval is recorded: {done.approvals} "

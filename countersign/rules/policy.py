@@ -22,7 +22,7 @@ DEFAULTS = {"risk": "medium", "reversible": False, "always_human": ["high", "cri
             "veto_threshold": None, "veto_window_seconds": 3600, "spot_check_rate": 0.0, "quorum": 1,
             "executor": None, "compensation": None, "hotl": "veto", "post_execution_review": False,
             "tiers": None, "reminder_before_seconds": None, "override_reasons": list(OVERRIDE_REASONS),
-            "target_error": TARGET_ERROR, "min_samples": MIN_SAMPLES}
+            "target_error": TARGET_ERROR, "min_samples": MIN_SAMPLES, "canary_rate": 0.0, "canaries": []}
 
 
 class UnknownActionType(ValueError):
@@ -81,6 +81,8 @@ def _combination_problems(merged: dict[str, Any]) -> list[tuple[str, str]]:
         found.append(("post_execution_review needs an executor to stage and promote the action", "executor"))
     if merged["hotl"] == "post_hoc" and not (merged["executor"] and merged["compensation"]):
         found.append(("hotl post_hoc needs an executor and a compensation to reverse it", "compensation"))
+    if merged["canary_rate"] > 0 and not merged["canaries"]:
+        found.append(("canary_rate needs at least one canary definition in canaries", "canaries"))
     return found
 
 
@@ -125,11 +127,14 @@ class Rules:
     tiers: tuple[dict[str, Any], ...] = ()          # [{reviewers, timeout_seconds}], asked in order
     reminder_before_seconds: int | None = None
     override_reasons: tuple[str, ...] = OVERRIDE_REASONS   # a modify or reject names one of these
+    canary_rate: float = 0.0
+    canaries: tuple[dict[str, Any], ...] = ()       # [{breaks, parameters}]: known-bad variants
 
     def snapshot(self) -> dict[str, Any]:
         snap = asdict(self)
         snap.update(reviewers=list(self.reviewers), always_human=list(self.always_human), tiers=list(self.tiers),
-                    override_reasons=list(self.override_reasons))
+                    override_reasons=list(self.override_reasons),
+                    canaries=list(self.canaries))
         for optional in ("veto_threshold", "executor", "compensation", "reminder_before_seconds"):
             if snap[optional] is None:
                 del snap[optional]              # absent, so the Choice's IsPresent tests are false
@@ -143,6 +148,7 @@ class Rules:
         values["always_human"] = tuple(values.get("always_human", cls.always_human))
         values["tiers"] = tuple(values.get("tiers", ()))
         values["override_reasons"] = tuple(values.get("override_reasons", OVERRIDE_REASONS))
+        values["canaries"] = tuple(values.get("canaries", ()))
         values.setdefault("parameters", {})
         return cls(**values)
 
@@ -181,4 +187,6 @@ def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[st
                                          "timeout_seconds": int(merged["review_timeout_seconds"])}]),
         reminder_before_seconds=merged["reminder_before_seconds"],
         override_reasons=tuple(merged["override_reasons"]),
+        canary_rate=float(merged["canary_rate"]),
+        canaries=tuple(merged["canaries"]),
     )

@@ -30,23 +30,43 @@ def effective_reversible(declared: bool | None, rules: Rules) -> bool:
     return rules.reversible if declared is None else (rules.reversible and declared)
 
 
-def spot_check_message(execution_arn: str, started_at: str, policy_version: str) -> bytes:
-    return f"countersign-spot-check|v1|{execution_arn}|{started_at}|{policy_version}".encode()
+def spot_check_message(execution_arn: str, started_at: str, policy_version: str, purpose: str = "spot-check") -> bytes:
+    return f"countersign-{purpose}|v1|{execution_arn}|{started_at}|{policy_version}".encode()
 
 
 def spot_check(mac: Callable[[bytes], bytes], execution_arn: str, started_at: str,
-               policy_version: str) -> dict[str, Any]:
+               policy_version: str, purpose: str = "spot-check") -> dict[str, Any]:
     """The spot-check draw: a uniform number in [0, 1) from a keyed MAC (the stack's KMS HMAC key)
     over the execution and its start time. The proposer cannot compute it, so it cannot pick a key
     that is never sampled; an auditor with ``kms:VerifyMac`` re-checks the recorded MAC and
-    recomputes the draw from it. The message is domain-separated from review links."""
-    message = spot_check_message(execution_arn, started_at, policy_version)
+    recomputes the draw from it. The message is domain-separated from review links, and by
+    ``purpose`` from the other draws made for the same execution (``canary_draw``)."""
+    message = spot_check_message(execution_arn, started_at, policy_version, purpose)
     digest = mac(message)
     return {"message": message.decode(), "mac": base64.b64encode(digest).decode(), "draw": draw_of(digest)}
 
 
 def draw_of(mac: bytes) -> float:
     return int.from_bytes(mac[:8], "big") / 2 ** 64
+
+
+def canary_draw(mac: Callable[[bytes], bytes], execution_arn: str, started_at: str,
+                rules: Rules) -> dict[str, Any] | None:
+    """Whether a review of this execution is also sent a canary, and which definition: the same
+    keyed draw as the spot check (purpose ``canary``). ``draw < canary_rate`` sends one; the next
+    eight bytes of the MAC pick the definition and the one after decides which email goes first,
+    so an auditor recomputes all three from the recorded MAC. None when no canary is sent."""
+    if rules.canary_rate <= 0 or not rules.canaries:
+        return None
+    drawn = spot_check(mac, execution_arn, started_at, rules.version, purpose="canary")
+    if drawn["draw"] >= rules.canary_rate:
+        return None
+    return {**drawn, **canary_pick(base64.b64decode(drawn["mac"]), len(rules.canaries))}
+
+
+def canary_pick(mac: bytes, definitions: int) -> dict[str, Any]:
+    """The definition (``index``) and the order of the two emails (``canary_first``), from the MAC."""
+    return {"index": int.from_bytes(mac[8:16], "big") % definitions, "canary_first": bool(mac[16] & 1)}
 
 
 def facts(proposal: dict[str, Any], rules: Rules, draw: float, kill_switch: str) -> dict[str, Any]:

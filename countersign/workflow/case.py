@@ -20,6 +20,7 @@ class Execution:
     arn: str
     name: str
     started_at: str  # ISO 8601, from the workflow's context object
+    stream: str = ""  # set for a canary: its records go to its own stream (``workflow.canary``)
 
     @property
     def state_machine(self) -> str:
@@ -28,6 +29,8 @@ class Execution:
     @property
     def audit_stream(self) -> str:
         """Where this execution's audit records live: date, workflow, execution."""
+        if self.stream:
+            return self.stream
         day = self.started_at[:10].replace("-", "/")
         return f"executions/{day}/{self.state_machine}/{self.name}"
 
@@ -50,6 +53,7 @@ class Case:
     tier: int = 0                                         # the escalation tier being asked
     executed: dict[str, Any] | None = None                # what the executor did (staged, or done first)
     identities: dict[str, str] = field(default_factory=dict)   # reviewer id → pseudonym (pseudonym mode only)
+    canary: dict[str, Any] | None = None                  # {breaks, source_execution}: a known-bad variant
 
     @property
     def current_tier(self) -> dict[str, Any]:
@@ -77,13 +81,15 @@ class Case:
             "proposal": self.proposal,
             "policy": self.rules.snapshot(),
             "execution": {"arn": self.execution.arn, "name": self.execution.name,
-                          "started_at": self.execution.started_at},
+                          "started_at": self.execution.started_at,
+                          **({"stream": self.execution.stream} if self.execution.stream else {})},
             "review_id": self.review_id,
             "facts": self.facts,
             "current_tier": self.current_tier,
             "windows": {route: self.window(route) for route in GATE_ROUTES},   # the gates' timers read these
             **({"executed": self.executed} if self.executed else {}),
             **({"identities": self.identities} if self.identities else {}),
+            **({"canary": self.canary} if self.canary else {}),
         }
 
     @classmethod
@@ -92,13 +98,14 @@ class Case:
         return cls(
             proposal=state["proposal"],
             rules=Rules.from_snapshot(state["policy"]),
-            execution=Execution(ex["arn"], ex["name"], ex["started_at"]),
+            execution=Execution(ex["arn"], ex["name"], ex["started_at"], ex.get("stream", "")),
             review_id=state["review_id"],
             route=state.get("route", "pending"),
             facts=state.get("facts", {}),
             tier=int(state.get("current_tier", {}).get("index", 0)),
             executed=state.get("executed"),
             identities=state.get("identities") or {},
+            canary=state.get("canary"),
         )
 
     @property
@@ -137,4 +144,5 @@ class Case:
                        "review_timeout_seconds": self.rules.review_timeout_seconds},
             "model": self.proposal.get("model"),
             "requested_by": self.proposal.get("requested_by"),
+            **({"canary": self.canary} if self.canary else {}),
         }

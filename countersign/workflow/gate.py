@@ -12,6 +12,7 @@ from typing import Any
 from countersign.evidence import audit
 
 from countersign.rules import canonical
+from countersign.workflow.canary import with_canary
 from countersign.workflow.case import Case, Execution
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import identities
@@ -92,7 +93,8 @@ def request_review(state: dict[str, Any], task_token: str, route: str, entered_a
     review = Review(case.review_id, PENDING, case, tuple(tier["reviewers"]), deadline, reason, task_token,
                     mode=MODES[route], remind_at=deadline - lead if lead and deadline - lead > now else None)
     deps.reviews.create(review)
-    notify_reviewers(review, deps)
+    for each in with_canary(review, deps):        # and a canary, when the draw sends one
+        notify_reviewers(each, deps)
     record = audit.append(deps.audit, case.execution.audit_stream, "review_requested", case.record({
         "actor": "system:request", "reason": reason, "mode": review.mode,
         "tier": tier["index"] + 1, "reviewers": list(review.reviewers), "deadline": deadline,

@@ -33,8 +33,9 @@ class ClaimHeld(RuntimeError):
 @dataclass(frozen=True)
 class Dispatched:
     """``delivered`` (the callback was accepted), ``closed`` (the task had already closed: an earlier
-    delivery landed, or its timer fired and the timeout branch followed the stored decision), or
-    ``done`` (nothing to do); ``resumed`` when the claim was taken over from a dead dispatcher."""
+    delivery landed, or its timer fired and the timeout branch followed the stored decision),
+    ``scored`` (a canary's decision: recorded, with no callback), or ``done`` (nothing to do);
+    ``resumed`` when the claim was taken over from a dead dispatcher."""
 
     result: str
     resumed: bool = False
@@ -58,6 +59,9 @@ def dispatch(review_id: str, deps: Deps, stale: int) -> Dispatched:
         }), event_key=f"dispatch_resumed.{review_id}.{review.claimed_at}")
     record_decision(review, deps)
     delivered = review.delivered_at
+    if review.case.canary:                 # scored by its record; nothing waits for it, nothing runs
+        deps.reviews.mark_dispatched(review_id, None, int(deps.clock()))
+        return Dispatched("scored", resumed)
     if delivered is None and deps.callbacks.deliver(review.task_token, review.decision):
         delivered = int(deps.clock())
     deps.reviews.mark_dispatched(review_id, delivered, int(deps.clock()))
@@ -75,11 +79,13 @@ class Sweep:
     delivered: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
+    scored: list[str] = field(default_factory=list)     # canaries' decisions, recorded with no callback
     resumed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"delivered": len(self.delivered), "closed": len(self.closed), "held": len(self.held),
-                "resumed": self.resumed, "reviews": sorted(self.delivered + self.closed)}
+                "scored": len(self.scored), "resumed": self.resumed,
+                "reviews": sorted(self.delivered + self.closed + self.scored)}
 
 
 def reconcile(deps: Deps, stale: int) -> Sweep:
@@ -94,5 +100,5 @@ def reconcile(deps: Deps, stale: int) -> Sweep:
             continue
         if done.result != "done":
             sweep.resumed += done.resumed
-            (sweep.delivered if done.result == "delivered" else sweep.closed).append(review_id)
+            {"delivered": sweep.delivered, "scored": sweep.scored}.get(done.result, sweep.closed).append(review_id)
     return sweep

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from countersign.evidence import audit
+from countersign.workflow.canary import caught
 from countersign.workflow.case import Case
 from countersign.adapters.deps import Deps
 from countersign.review.reviews import EXPIRED, SETTLED, Review
@@ -222,4 +223,5 @@ def record_decision(review: Review, deps: Deps) -> dict[str, Any]:
         "votes": decision.all_votes(), "diff": decision.diff, "decided_at": decision.decided_at,
         "rendered_at": decision.rendered_at, "dwell_seconds": decision.dwell_seconds,
         "final_action": decision.final_action,
+        **({"caught": caught(decision.outcome)} if case.canary else {}),   # a canary is scored
     }), event_key=f"decision_recorded.{review.review_id}")

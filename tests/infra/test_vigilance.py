@@ -40,7 +40,7 @@ def test_the_watch_reads_execution_records_and_can_write_nothing(template):
     assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
                        "xray:PutTelemetryRecords", "s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
     [get] = [s for s in policy["Statement"] if s["Action"] == "s3:GetObject"]
-    assert get["Resource"]["Fn::Join"][1][1] == "/executions/*"
+    assert [r["Fn::Join"][1][1] for r in get["Resource"]] == ["/executions/*", "/canaries/*"]   # decisions only
 
 
 def test_one_alarm_per_flag_fires_when_any_reviewer_carries_it_and_notifies_an_encrypted_topic(template):

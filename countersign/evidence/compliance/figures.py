@@ -161,7 +161,9 @@ def recent_overrides(records: list[dict[str, Any]], limit: int = 20) -> list[dic
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every figure of the pack, JSON-ready."""
+    """Every figure of the pack, JSON-ready. A canary's records (a known-bad copy sent to test a
+    reviewer, in its own ``canaries/`` stream) are left out: they are not oversight of an action."""
+    records = [r for r in records if not r.get("canary")]
     times = times_to_decision(records)
     seconds = [t["seconds"] for t in times]
     per_type: dict[str, list[float]] = {}
