@@ -17,6 +17,7 @@ class Deps:
     callbacks: Any = None
     load_policy: Callable[[], dict[str, Any]] | None = None
     load_kill_switch: Callable[[], str] = lambda: "off"     # routing.KILL_OFF
+    load_registry: Callable[[], Any] | None = None          # registry.Registry, read at every use (SSM, cached)
     reviewers: tuple[str, ...] = ()
     directory: dict[str, str] = field(default_factory=dict)   # reviewer id → email, to resolve a proposer
     principals: dict[str, list[str]] = field(default_factory=dict)   # reviewer id → IAM principal ARN patterns

@@ -40,7 +40,8 @@ def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
         if submitted_by is None and deps.authenticated_only:
             raise InvalidProposal([{"path": "$", "message": "this gate takes proposals only through its "
                                     "authenticated submit path (POST /submissions, IAM-signed)"}])
-        rules = check(proposal, document, list(deps.reviewers))
+        registry = deps.load_registry() if deps.load_registry else None
+        rules = check(proposal, document, list(deps.reviewers), registry.expand if registry else None)
     except InvalidProposal as exc:
         audit.append(deps.audit, ex.audit_stream, "refused_request", {
             "execution": {"arn": ex.arn, "name": ex.name, "started_at": ex.started_at},

@@ -60,9 +60,10 @@ def test_duplicate_reviewer_ids_are_refused():
     ({"id": "alice", "email": "not-an-email"}, "'not-an-email' is not an email address"),
     ({"id": "alice", "email": "a b@example.com"}, "is not an email address"),
     ({"id": "Alice", "email": "a@example.com"}, "id 'Alice' must match"),
-    ({"id": "alice"}, "each entry needs id and email (and optionally principals)"),
-    ({"id": "alice", "email": "a@example.com", "admin": True}, "each entry needs id and email (and optionally principals)"),
-    ("alice@example.com", "each entry needs id and email (and optionally principals)"),
+    ({"id": "alice"}, "each entry needs id and email"),
+    ({"id": "alice", "email": "a@example.com", "admin": True}, "alice: unknown field(s) admin; an entry may have "
+                                                               "active, authority, email, id, principals, roles, trained_on"),
+    ("alice@example.com", "each entry needs id and email"),
     ({"id": "alice", "email": "a@example.com", "principals": ["alice"]}, "alice's principals must be IAM or STS ARNs"),
     ({"id": "alice", "email": "a@example.com", "principals": "arn:aws:iam::123456789012:user/alice"},
      "alice's principals must be IAM or STS ARNs"),
