@@ -70,7 +70,16 @@ def decide(stack, link: str, decision: str, rationale: str = "", parameters: str
     form = {**hidden_fields(page.body), "t": form_token(page.body), "decision": decision, "rationale": rationale}
     if parameters is not None:
         form["parameters"] = parameters
-    return stack.http("POST", decision_url(link), form)
+    return confirmed(lambda fields: stack.http("POST", decision_url(link), fields), form)
+
+
+def confirmed(post, form: dict[str, str]):
+    """POST a decision form; a modification's confirm page is then confirmed exactly as shown (its
+    form's hidden fields), as the reviewer does. ``post(fields)`` returns an answer with ``body``."""
+    answer = post(form)
+    if form.get("decision") == "modify" and 'name="shown"' in answer.body:
+        return post(hidden_fields(answer.body))
+    return answer
 
 
 def decision_url(link: str) -> str:

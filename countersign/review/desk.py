@@ -15,7 +15,7 @@ from countersign.review import precedents
 from countersign.review.links import (LinkRefused, StampRefused, review_url, seal_shown, shown_matches, sign_rendered,
                                       valid_review_id, verify, verify_rendered)
 from countersign.review.pages import confirm_page, message_page, review_page
-from countersign.review.registry import INACTIVE
+from countersign.review.registry import INACTIVE, OUTSIDE
 from countersign.review.reviews import DecisionRefused, authorise, parse_decision, record
 
 
@@ -39,11 +39,12 @@ def show(review_id: str, token: str | None, deps: Deps, action_url: str, request
     decisions on its action type that this reviewer may see. Nothing about the review changes; a
     refused link (or a deactivated reviewer's) is audited."""
     claimed = {"review_id": review_id if valid_review_id(review_id) else None, "method": "GET"}
+    grant = None
     try:
         grant = verify(deps.mac, review_id, token, deps.clock())
         review = authorise(deps.reviews.get(review_id), grant)
     except LinkRefused as exc:
-        _refuse(deps, request, 403, str(exc), claimed)
+        _refuse(deps, request, 403, str(exc), {**claimed, **_unassigned(grant)})
         return Reply(403, message_page(403, "This link does not open a review", str(exc)))
     registry = deps.load_registry()
     refusal = _authority(registry, review, grant.reviewer)
@@ -61,11 +62,12 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
     token = form.get("t")
     claimed = {"review_id": review_id if valid_review_id(review_id) else None, "method": "POST",
                "decision": (form.get("decision") or "")[:16]}
+    grant = None
     try:
         grant = verify(deps.mac, review_id, token, deps.clock())
         review = authorise(deps.reviews.get(review_id), grant)
     except LinkRefused as exc:
-        _refuse(deps, request, 403, str(exc), claimed)
+        _refuse(deps, request, 403, str(exc), {**claimed, **_unassigned(grant)})
         return Reply(403, message_page(403, "Decision refused", str(exc)))
     refusal = _authority(deps.load_registry(), review, grant.reviewer)
     if refusal:      # inactive, above their authority, or outside their assignment: nothing is recorded
@@ -114,6 +116,11 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
 def _authority(registry, review, reviewer: str):
     """The registry's refusal of this reviewer for this case (its action type, its effective risk)."""
     return registry.refusal(reviewer, review.case.action["type"], review.case.facts.get("risk", "medium"))
+
+
+def _unassigned(grant) -> dict[str, str]:
+    """A genuine link for a review its reviewer is not assigned to names them in the refusal."""
+    return {"reviewer": grant.reviewer, "refusal": OUTSIDE} if grant else {}
 
 
 def _rendered(deps: Deps, review_id: str, reviewer: str, stamp: str | None,

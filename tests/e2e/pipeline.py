@@ -84,6 +84,22 @@ def browser():
     return pw, chromium
 
 
+class Answer:
+    def __init__(self, response) -> None:
+        self.status, self.body = response.status, response.read().decode()
+
+
+def post_decision(link: str, form: dict[str, str]) -> Answer:
+    """POST a decision form to the sandbox as a browser does (a modification is confirmed as shown)."""
+    from urllib.parse import urlencode
+
+    from tests.helpers import confirmed
+
+    url = link.split("?")[0] + "/decision"
+    return confirmed(lambda fields: Answer(urllib.request.urlopen(urllib.request.Request(
+        url, data=urlencode(fields).encode()))), form)
+
+
 def decide_by_http(sandbox, link: str, decision: str, rationale: str) -> int:
     import html
     import re

@@ -12,11 +12,10 @@ import time
 import urllib.request
 import uuid
 from datetime import datetime, timezone
-from urllib.parse import urlencode
 
 import boto3
 
-from tests.e2e.pipeline import browser, email_for, run_cli
+from tests.e2e.pipeline import browser, email_for, post_decision, run_cli
 
 CHECK, EXPIRE = "report.check", "report.expire"
 
@@ -37,9 +36,7 @@ def decide(link: str, decision: str, rationale: str, parameters: dict | None = N
     page = urllib.request.urlopen(link).read().decode()
     form = {"t": html.unescape(re.search(r'name="t" value="([^"]+)"', page).group(1)), "decision": decision,
             "rationale": rationale, **({"parameters": json.dumps(parameters)} if parameters else {})}
-    answer = urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision",
-                                                           data=urlencode(form).encode()))
-    assert answer.status == 200
+    assert post_decision(link, form).status == 200
 
 
 def finished(sandbox, arns: list[str], timeout: float = 30) -> None:

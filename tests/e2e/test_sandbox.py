@@ -12,7 +12,8 @@ import uuid
 
 import boto3
 
-from tests.e2e.pipeline import ROOT, browser, decide_by_http, email_for, free_port, proposal_file, run_cli, submit
+from tests.e2e.pipeline import (ROOT, browser, decide_by_http, email_for, free_port, post_decision, proposal_file, run_cli,
+                                submit)
 from tests.helpers import newcomer_env
 
 
@@ -287,16 +288,14 @@ def test_the_outbox_json_lists_the_newest_email_first(sandbox, tmp_path):
 
 def test_json_output_is_byte_faithful_and_human_output_prints_data_literally(sandbox, tmp_path):
     """Rich would turn ``:100:`` into an emoji and ``[/x]`` into markup (or a crash): never on data."""
-    from urllib.parse import urlencode
-
     path, marker = proposal_file(tmp_path)
     pipeline = submit(sandbox, str(path), "--wait", "--json")
     link = email_for(sandbox, marker, "bob")["links"][0]
     token = urllib.request.unquote(link.split("?t=", 1)[1])
     edited = {"customer_id": "cust:100:x", "amount": 20, "currency": "USD"}
     why = "a:b:c user:id:42 tag:ok:1 [/x] [bold]not bold[/bold]"
-    body = urlencode({"t": token, "decision": "modify", "rationale": why, "parameters": json.dumps(edited)}).encode()
-    assert urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision", data=body)).status == 200
+    answer = post_decision(link, {"t": token, "decision": "modify", "rationale": why, "parameters": json.dumps(edited)})
+    assert answer.status == 200 and "Decision recorded" in answer.body
     out, err = pipeline.communicate(timeout=30)
     assert pipeline.returncode == 7 and out.count("\n") == 1        # modified; one JSON document, one line
     verdict = json.loads(out)
