@@ -40,11 +40,15 @@ def earlier(store: Any, review: Any, viewer: str, registry: Any, now: float) -> 
             if r["review_id"] != review.review_id and registry.may_see(viewer, action_type, r["risk"])]
     shown = [Precedent(r["decision"]["outcome"], _cut(r["decision"].get("rationale") or ""),
                        r["decision"]["reviewer"], age(now - r["decided_epoch"])) for r in rows[:SHOWN]]
-    low = min(int(review.case.confidence / BAND) * BAND, 1 - BAND)
-    high = round(low + BAND, 2)
-    band = [r for r in rows if low <= r["confidence"] < high or (high >= 1 and r["confidence"] == 1)]
-    return shown, TrackRecord(round(low, 2), high, len(band),
-                              sum(r["decision"]["outcome"] != "approved" for r in band), len(rows))
+    here = band(review.case.confidence)
+    alike = [r for r in rows if band(r["confidence"]) == here]
+    return shown, TrackRecord(round(here * BAND, 2), round((here + 1) * BAND, 2), len(alike),
+                              sum(r["decision"]["outcome"] != "approved" for r in alike), len(rows))
+
+
+def band(confidence: float) -> int:
+    """The confidence band's index: 0.70 to 0.79… is band 7; 1.0 joins the top band."""
+    return min(int(round(confidence / BAND, 9)), round(1 / BAND) - 1)
 
 
 def _cut(text: str) -> str:
