@@ -36,7 +36,7 @@ def check(proposal: Any, policy_document: dict[str, Any], all_reviewers: list[st
         rules = rules_for(policy_document, proposal["action"]["type"], all_reviewers, expand)
     except UnknownActionType as exc:
         raise InvalidProposal([{"path": "$.action.type", "message": str(exc)}]) from None
-    for index, tier in enumerate(rules.tiers):
+    for index, tier in enumerate(rules.tiers if expand else ()):   # resolved against the registry
         if not tier["reviewers"]:
             raise InvalidProposal([{"path": "$.action.type", "message": f"nobody active may review "
                                     f"{rules.action_type} at tier {index + 1}: the registry has no active reviewer "

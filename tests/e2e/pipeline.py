@@ -25,7 +25,10 @@ POLICY = {
     "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600},
     "action_types": {
         "refund.issue": {"parameters": {"type": "object", "required": ["customer_id", "amount", "currency"],
-                                        "properties": {"amount": {"type": "number", "exclusiveMinimum": 0}}}},
+                                        "properties": {"customer_id": {"type": "string"},
+                                                       "amount": {"type": "number", "exclusiveMinimum": 0,
+                                                                  "maximum": 10000},
+                                                       "currency": {"enum": ["USD", "EUR", "GBP"]}}}},
         "quick.timeout": {"review_timeout_seconds": 3},
         "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 4},
                                     {"reviewers": ["bob"], "timeout_seconds": 600}]},
