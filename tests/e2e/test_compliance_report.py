@@ -102,6 +102,9 @@ def test_the_pack_shows_what_was_put_into_the_trail_and_makes_no_request(sandbox
     rows = {r["action_type"]: r for r in facts["escalation"]}
     assert rows[CHECK]["tiers"] == [{"tier": 1, "reviewers": ["alice", "bob"], "timeout_seconds": 600}]
     assert rows[EXPIRE]["tiers"][0]["timeout_seconds"] == 3 and facts["kill_switch"]["state"] == "off"
+    assert [(p["id"], p["authority"]["risk"], p["trained_on"]) for p in facts["reviewers"]] == \
+        [("alice", "critical", "2026-09-14"), ("bob", "high", "2026-10-02")]        # cdk.json's registry
+    assert "email" not in json.dumps(facts["reviewers"]) and "Art. 26(2)" in json.dumps(facts["checklist"])
     assert facts["logging"]["retention"]["meets_minimum"] is False          # the sandbox keeps records 1 day
 
     page_file = (out / "index.html").resolve()
