@@ -75,9 +75,6 @@ class ApprovalGate(Construct):
                           environment={**audit_env, **link_env, "POLICY_PARAMETER": self.policy.parameter_name,
                                        **kill_env, **registry_env, "AUDIT_REVIEWER_IDENTITY": config.audit_reviewer_identity, **store_env,
                                        "REVIEWERS": ",".join(config.reviewer_ids),
-                                       "REVIEWER_EMAILS": json.dumps({r.id: r.email for r in config.reviewers}),
-                                       "REVIEWER_PRINCIPALS": json.dumps({r.id: list(r.principals)
-                                                                          for r in config.reviewers if r.principals}),
                                        "SUBMIT_AUTHENTICATED_ONLY": str(config.authenticated_submitter_only).lower()})
         review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
                             description="Review page and decisions",

@@ -1,11 +1,10 @@
 """Wiring for Lambda: build the adapters a handler needs from its environment, once, at init.
 
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
-REVIEWERS (comma-separated ids), REVIEWER_EMAILS (JSON: id → email), REVIEWER_PRINCIPALS (JSON: id →
-IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS (JSON list),
-AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup),
-REGISTRY_PARAMETER and REGISTRY_CACHE_SECONDS (the reviewer registry in SSM). Only the clients a
-handler asks for are made.
+REVIEWERS (comma-separated ids), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS
+(JSON list), AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup),
+REGISTRY_PARAMETER and REGISTRY_CACHE_SECONDS (the reviewer registry in SSM: roles, authority, active,
+emails and IAM principals). Only the clients a handler asks for are made.
 """
 from __future__ import annotations
 
@@ -118,8 +117,6 @@ def build_deps(*needs: str) -> Deps:
         audit=S3AuditStore(boto3.client("s3"), env["AUDIT_BUCKET"]),
         audit_bucket=env["AUDIT_BUCKET"],
         reviewers=tuple(r for r in env.get("REVIEWERS", "").split(",") if r),
-        directory=json.loads(env.get("REVIEWER_EMAILS") or "{}"),
-        principals=json.loads(env.get("REVIEWER_PRINCIPALS") or "{}"),
         authenticated_only=env.get("SUBMIT_AUTHENTICATED_ONLY", "false") == "true",
         review_base_url=env.get("REVIEW_BASE_URL", ""),
         evidence_hosts=tuple(json.loads(env.get("EVIDENCE_HOSTS") or "[]")),

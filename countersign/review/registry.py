@@ -73,6 +73,16 @@ class Registry:
         """What a policy may name: every id, and ``role:<name>`` for every role someone holds."""
         return {*self.ids, *(ROLE + role for r in self.reviewers for role in r.roles)}
 
+    @property
+    def directory(self) -> dict[str, str]:
+        """Reviewer id → email, to resolve who proposed an action (``reviews.resolve_proposers``)."""
+        return {r.id: r.email for r in self.reviewers}
+
+    @property
+    def principals(self) -> dict[str, list[str]]:
+        """Reviewer id → IAM principal ARN patterns, to match the submitter (``submission.submitters``)."""
+        return {r.id: list(r.principals) for r in self.reviewers if r.principals}
+
     def holders(self, role: str) -> list[str]:
         return [r.id for r in self.reviewers if role in r.roles]
 

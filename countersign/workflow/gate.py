@@ -40,8 +40,8 @@ def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
         if submitted_by is None and deps.authenticated_only:
             raise InvalidProposal([{"path": "$", "message": "this gate takes proposals only through its "
                                     "authenticated submit path (POST /submissions, IAM-signed)"}])
-        registry = deps.load_registry() if deps.load_registry else None
-        rules = check(proposal, document, list(deps.reviewers), registry.expand if registry else None)
+        registry = deps.load_registry()
+        rules = check(proposal, document, list(deps.reviewers), registry.expand)
     except InvalidProposal as exc:
         audit.append(deps.audit, ex.audit_stream, "refused_request", {
             "execution": {"arn": ex.arn, "name": ex.name, "started_at": ex.started_at},
@@ -52,8 +52,8 @@ def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
     sampled = spot_check(deps.mac, ex.arn, ex.started_at, rules.version)
     route_facts = {**facts(proposal, rules, sampled["draw"], deps.load_kill_switch()),
                    "submitted_by": submitted_by,   # the IAM principal, on the authenticated path only
-                   "proposed_by": sorted(set(resolve_proposers(proposal.get("requested_by"), deps.directory))
-                                         | set(submitters(submitted_by, deps.principals)))}
+                   "proposed_by": sorted(set(resolve_proposers(proposal.get("requested_by"), registry.directory))
+                                         | set(submitters(submitted_by, registry.principals)))}
     involved = [r for tier in (rules.tiers or ({"reviewers": rules.reviewers},)) for r in tier["reviewers"]]
     names = identities(deps.reviewer_identity, deps.mac, [*involved, *route_facts["proposed_by"]], deps.pseudonyms)
     case = Case(proposal, rules, ex, ex.review_id(0), route="received", facts=route_facts, identities=names)

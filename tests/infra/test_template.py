@@ -190,7 +190,10 @@ def test_the_submit_path_is_iam_authorised_starts_the_gate_with_no_lambda_and_st
     assert len(starters) == 1                           # no other role in the stack may start executions
     prepare = next(f["Properties"]["Environment"]["Variables"] for f in resources(template, "AWS::Lambda::Function").values()
                    if f["Properties"]["Handler"] == "lambdas.prepare.handler")
-    assert json.loads(prepare["REVIEWER_PRINCIPALS"]) == {"carol": ["arn:aws:iam::123456789012:user/carol-*"]}
+    params = {p["Properties"]["Name"]: p["Properties"] for p in resources(template, "AWS::SSM::Parameter").values()}
+    registry = {r["id"]: r for r in json.loads(params["/countersign/test/reviewers"]["Value"])}
+    assert registry["carol"]["principals"] == ["arn:aws:iam::123456789012:user/carol-*"]   # read by Prepare
+    assert "REVIEWER_PRINCIPALS" not in prepare and "REGISTRY_PARAMETER" in prepare
     assert prepare["SUBMIT_AUTHENTICATED_ONLY"] == "false"          # on by default in stage prod
 
 
