@@ -84,9 +84,9 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
         decision = replace(parse_decision(form, grant, review, decided_at.replace("+00:00", "Z")),
                            rendered_at=rendered_at, dwell_seconds=dwell)
         if decision.outcome == "modified" and not form.get("shown"):    # the confirm step: nothing recorded yet
-            seal = seal_shown(deps.mac, review_id, grant.reviewer, decision.diff)
+            seal = seal_shown(deps.mac, review_id, grant.reviewer, _shown(decision))
             return Reply(200, confirm_page(review, grant.reviewer, decision, form, seal, back))
-        if decision.outcome == "modified" and not shown_matches(deps.mac, review_id, grant.reviewer, decision.diff,
+        if decision.outcome == "modified" and not shown_matches(deps.mac, review_id, grant.reviewer, _shown(decision),
                                                                 form["shown"]):
             raise DecisionRefused(400, "the changes sent are not the ones your confirm page showed; open the "
                                        "review again")
@@ -116,6 +116,11 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
 def _authority(registry, review, reviewer: str):
     """The registry's refusal of this reviewer for this case (its action type, its effective risk)."""
     return registry.refusal(reviewer, review.case.action["type"], review.case.facts.get("risk", "medium"))
+
+
+def _shown(decision) -> dict:
+    """What a confirm page shows, and its seal covers: the changes and the rationale."""
+    return {"diff": decision.diff, "rationale": decision.rationale}
 
 
 def _unassigned(grant) -> dict[str, str]:

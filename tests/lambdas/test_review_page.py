@@ -84,6 +84,8 @@ def test_a_confirm_form_altered_after_it_was_shown_is_refused_and_audited(stack)
     assert answer.status == 400 and "the changes sent are not the ones your confirm page showed" in answer.body
     [record] = new_refusals(stack, before)
     assert record["status"] == 400 and record["actor"] == "reviewer:alice" and "confirm page" in record["reason"]
+    reworded = {**hidden_fields(confirm.body), "rationale": "something the page never showed"}
+    assert stack.http("POST", decision_url(link), reworded).status == 400             # the rationale is sealed too
     assert item(stack, review_id_of_link(link))["status"]["S"] == "PENDING"
 
 
