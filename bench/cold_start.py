@@ -39,6 +39,7 @@ ENV = {
     "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench-reviews",
     "POLICY_PARAMETER": "/countersign/bench/policy", "REVIEWERS": "alice,bob",
     "KILL_SWITCH_PARAMETER": "/countersign/bench/kill-switch", "DISPATCHER_TIMEOUT_SECONDS": "30",
+    "REGISTRY_PARAMETER": "/countersign/bench/reviewers",
     "REVIEW_BASE_URL": "https://review.example/", "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "POWERTOOLS_SERVICE_NAME": "countersign", "POWERTOOLS_METRICS_NAMESPACE": "Countersign",

@@ -6,7 +6,8 @@ from countersign.workflow.gate import prepare
 from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
-DEPS = build_deps("policy", "kill_switch", "links", "autonomy")   # links: the KMS HMAC key also draws the spot checks
+DEPS = build_deps("policy", "kill_switch", "links", "registry", "autonomy")   # links: the KMS HMAC key also draws
+# the spot checks
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -14,7 +14,7 @@ from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
 app = APIGatewayRestResolver()
-DEPS = build_deps("reviews", "links")
+DEPS = build_deps("reviews", "links", "registry")
 MAX_FORM_BYTES = 128 * 1024
 
 

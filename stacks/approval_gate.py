@@ -54,6 +54,13 @@ class ApprovalGate(Construct):
             self, "Policy", parameter_name=f"/countersign/{config.stage}/policy", string_value=policy_json,
             description=f"Countersign oversight policy {config.policy['version']}",
             tier=ssm.ParameterTier.ADVANCED if len(policy_json) > SSM_STANDARD_LIMIT else ssm.ParameterTier.STANDARD)
+        # Who may decide what: read by Prepare (roles, active) and by the desk at every request, so
+        # setting "active": false (and deploying) makes that reviewer's links useless at once.
+        registry_json = config.registry.to_json()
+        self.registry = ssm.StringParameter(
+            self, "ReviewerRegistry", parameter_name=f"/countersign/{config.stage}/reviewers",
+            string_value=registry_json, description="Countersign reviewer registry: roles, authority, active",
+            tier=ssm.ParameterTier.ADVANCED if len(registry_json) > SSM_STANDARD_LIMIT else ssm.ParameterTier.STANDARD)
         # The stop button (EU AI Act Art. 14(4)(e)): off | human | halt, flipped with `countersign kill-switch`.
         self.kill_switch = ssm.StringParameter(
             self, "KillSwitch", parameter_name=f"/countersign/{config.stage}/kill-switch", string_value="off",
@@ -66,17 +73,15 @@ class ApprovalGate(Construct):
         store_env = {"REVIEWS_TABLE": self.reviews.table.table_name}
         link_env = {"LINK_KEY_ID": self.link_key.key_arn}
         kill_env = {"KILL_SWITCH_PARAMETER": self.kill_switch.parameter_name, "KILL_SWITCH_CACHE_SECONDS": "5"}
+        registry_env = {"REGISTRY_PARAMETER": self.registry.parameter_name, "REGISTRY_CACHE_SECONDS": "5"}
         prepare = fns.add("Prepare", "lambdas.prepare.handler", description="Validate proposal, attach policy",
                           environment={**audit_env, **link_env, "POLICY_PARAMETER": self.policy.parameter_name,
-                                       **kill_env, "AUDIT_REVIEWER_IDENTITY": config.audit_reviewer_identity, **store_env,
+                                       **kill_env, **registry_env, "AUDIT_REVIEWER_IDENTITY": config.audit_reviewer_identity, **store_env,
                                        "REVIEWERS": ",".join(config.reviewer_ids),
-                                       "REVIEWER_EMAILS": json.dumps({r.id: r.email for r in config.reviewers}),
-                                       "REVIEWER_PRINCIPALS": json.dumps({r.id: list(r.principals)
-                                                                          for r in config.reviewers if r.principals}),
                                        "SUBMIT_AUTHENTICATED_ONLY": str(config.authenticated_submitter_only).lower()})
         review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
                             description="Review page and decisions",
-                            environment={**audit_env, **store_env, **link_env,
+                            environment={**audit_env, **store_env, **link_env, **registry_env,
                                          "EVIDENCE_HOSTS": json.dumps(list(config.evidence_hosts))})
         self.api = ReviewApi(self, "ReviewApi", handler=review_fn, retain_logs=prod)
         notify_env = {**audit_env, **store_env, **link_env, "TOPIC_ARN": self.notifications.topic.topic_arn,
@@ -122,6 +127,9 @@ class ApprovalGate(Construct):
         self.reviews.grant_autonomy(conclude, "dynamodb:GetItem", "dynamodb:PutItem")   # an approved policy.autonomy change
         if config.audit_reviewer_identity == "pseudonym":   # Prepare writes the pseudonym → id lookup
             self.reviews.grant_pseudonym_lookup(prepare)
+        for fn in (prepare, review_fn):   # roles at intake; authority and active at every request
+            self.registry.grant_read(fn)
+        self.reviews.grant_index_query(review_fn, "by-action-type")   # the page's precedents
         for fn in (prepare, conclude):   # read at intake, and at every step where an action would proceed
             self.kill_switch.grant_read(fn)
         for fn in (review_fn, conclude, dispatcher, reconciler):

@@ -12,11 +12,12 @@ from typing import Any
 
 from countersign.workflow.asl import DEFAULT_MAX_GATES
 from countersign.evidence.identity import MODES as REVIEWER_IDENTITIES
+from countersign.review.registry import Registry, RegistryError, Reviewer, check_policy, parse
 from countersign.rules.policy import build_document, rules_for
 from countersign.rules.validation import SchemaError
 
-_REVIEWER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+__all__ = ["Config", "ConfigError", "Reviewer"]
+
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 _DESTINATION = {"github": {"kind", "name", "repository", "secret", "prefix"},
                 "gitlab": {"kind", "name", "url", "project", "ref", "secret", "prefix"}}
@@ -30,13 +31,6 @@ PROD_DEFAULT_RETENTION_DAYS = 2557  # seven years, a common record-keeping perio
 
 class ConfigError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class Reviewer:
-    id: str
-    email: str
-    principals: tuple[str, ...] = ()   # IAM principal ARNs (or patterns) that are this person, for separation of duties
 
 
 @dataclass(frozen=True)
@@ -67,6 +61,10 @@ class Config:
     def reviewer_ids(self) -> list[str]:
         return [r.id for r in self.reviewers]
 
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.reviewers)
+
     @classmethod
     def from_context(cls, get) -> "Config":
         """``get`` is ``node.try_get_context``; values given with ``-c`` arrive as strings."""
@@ -82,16 +80,21 @@ class Config:
         stage = str(value("stage", "dev"))
         if not _STAGE.match(stage):
             raise ConfigError(f"context stage: {stage!r} must be lowercase letters, digits, '-' (≤16)")
-        reviewers = tuple(_reviewer(r) for r in value("reviewers", []))
-        if not reviewers:
-            raise ConfigError("context reviewers: configure at least one reviewer {id, email}")
-        if len({r.id for r in reviewers}) != len(reviewers):
-            raise ConfigError("context reviewers: reviewer ids must be unique")
         try:
-            policy = build_document(value("policy", {}), {r.id for r in reviewers},
-                                    _autonomy_review(value("autonomy_review", {}), [r.id for r in reviewers]))
+            registry = parse(value("reviewers", []))
+        except RegistryError as exc:
+            raise ConfigError(f"context reviewers: {exc}") from None
+        reviewers = registry.reviewers
+        try:
+            policy = build_document(value("policy", {}), registry.names,
+                                    lambda names: registry.expand(names, active_only=False),
+                                    autonomy_review=_autonomy_review(value("autonomy_review", {}),
+                                                                     [r.id for r in reviewers]))
+            check_policy(registry, policy, lambda t: rules_for(policy, t, registry.ids, registry.expand))
         except SchemaError as exc:
             raise ConfigError(f"context policy: {exc.message} (at {exc.path})") from None
+        except RegistryError as exc:
+            raise ConfigError(f"context reviewers and policy: {exc}") from None
         lock_mode = str(value("audit_lock_mode", "COMPLIANCE" if stage == "prod" else "GOVERNANCE")).upper()
         retention = _int(value("audit_retention_days", PROD_DEFAULT_RETENTION_DAYS if stage == "prod" else 1),
                          "audit_retention_days")
@@ -181,23 +184,6 @@ def _bool(raw: Any, key: str) -> bool:
     if isinstance(raw, bool) or str(raw).lower() in ("true", "false"):
         return raw if isinstance(raw, bool) else str(raw).lower() == "true"
     raise ConfigError(f"context {key}: must be true or false, got {raw!r}")
-
-
-_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@/*-]+$")
-
-
-def _reviewer(raw: Any) -> Reviewer:
-    if not isinstance(raw, dict) or not {"id", "email"} <= set(raw) or set(raw) - {"id", "email", "principals"}:
-        raise ConfigError(f"context reviewers: each entry needs id and email (and optionally principals), got {raw!r}")
-    if not _REVIEWER_ID.match(str(raw["id"])):
-        raise ConfigError(f"context reviewers: id {raw['id']!r} must match {_REVIEWER_ID.pattern}")
-    if not _EMAIL.match(str(raw["email"])):
-        raise ConfigError(f"context reviewers: {raw['email']!r} is not an email address")
-    principals = raw.get("principals", [])
-    if not isinstance(principals, list) or not all(isinstance(p, str) and _PRINCIPAL.match(p) for p in principals):
-        raise ConfigError(f"context reviewers: {raw['id']}'s principals must be IAM or STS ARNs (patterns with * "
-                          f"allowed), such as arn:aws:sts::123456789012:assumed-role/alice/*; got {principals!r}")
-    return Reviewer(str(raw["id"]), str(raw["email"]), tuple(principals))
 
 
 def _destinations(raw: Any) -> tuple[dict[str, str], ...]:

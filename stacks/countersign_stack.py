@@ -22,6 +22,7 @@ class CountersignStack(Stack):
             "ReviewTopicArn": self.gate.notifications.topic.topic_arn,
             "PolicyParameterName": self.gate.policy.parameter_name,
             "KillSwitchParameterName": self.gate.kill_switch.parameter_name,
+            "ReviewerRegistryParameterName": self.gate.registry.parameter_name,
             "DeadLetterQueueUrl": self.gate.dead_letters.queue_url,
             "ReconcilerFunctionName": self.gate.functions["Reconciler"].function_name,
             "DigestFunctionName": self.gate.functions["Digest"].function_name,

@@ -1,4 +1,4 @@
-"""Pending reviews: a DynamoDB table with by-reviewer, by-reminder and by-outbox indexes and a
+"""Pending reviews: a DynamoDB table with by-reviewer, by-reminder, by-outbox and by-action-type indexes and a
 stream for the dispatcher."""
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ class ReviewStore(Construct):
             partition_key=ddb.Attribute(name="outbox", type=ddb.AttributeType.STRING),
             sort_key=ddb.Attribute(name="decided_epoch", type=ddb.AttributeType.NUMBER),
             projection_type=ddb.ProjectionType.KEYS_ONLY)
+
+        # decided reviews by action type, newest first (sparse: only decided ones), for the page's precedents
+        self.table.add_global_secondary_index(
+            index_name="by-action-type",
+            partition_key=ddb.Attribute(name="decided_type", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="decided_epoch", type=ddb.AttributeType.NUMBER),
+            projection_type=ddb.ProjectionType.INCLUDE,
+            non_key_attributes=["review_id", "decision_json", "decided_risk", "decided_confidence"])
 
     def grant_index_query(self, grantee: iam.IGrantable, index: str) -> None:
         grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(

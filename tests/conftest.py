@@ -16,9 +16,11 @@ EXECUTOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 TEST_CONTEXT = {
     "stage": "test",
     "evidence_hosts": ["shop.example"],      # the sample proposal's evidence links there
-    "reviewers": [{"id": "alice", "email": "alice@example.com"}, {"id": "bob", "email": "bob@example.com"},
+    "reviewers": [{"id": "alice", "email": "alice@example.com", "trained_on": "2026-09-14"},
+                  {"id": "bob", "email": "bob@example.com"},
                   {"id": "carol", "email": "carol@example.com",
-                   "principals": ["arn:aws:iam::123456789012:user/carol-*"]}],   # carol's IAM users, for SoD
+                   "principals": ["arn:aws:iam::123456789012:user/carol-*"],   # carol's IAM users, for SoD
+                   "roles": ["finance"], "authority": {"risk": "medium"}, "trained_on": "2026-10-02"}],
     "policy": {
         "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600, "risk": "medium",
                     "reversible": True},
@@ -47,6 +49,7 @@ TEST_CONTEXT = {
             "tiered.long": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 800},
                                       {"reviewers": ["bob"], "timeout_seconds": 900}], "review_timeout_seconds": 1500},
             "two.person": {"quorum": 2},
+            "finance.payout": {"tiers": [{"reviewers": ["role:finance"], "timeout_seconds": 3600}]},
             "runs.action": {"executor": f"{EXECUTOR_ARN}countersign-test-executor"},
             "runs.broken": {"executor": f"{EXECUTOR_ARN}countersign-test-broken"},
             "runs.slow": {"executor": f"{EXECUTOR_ARN}countersign-test-slow"},

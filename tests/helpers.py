@@ -76,7 +76,16 @@ def decide(stack, link: str, decision: str, rationale: str = "", parameters: str
             "reason": REASONS.get(decision, "") if reason is None else reason}
     if parameters is not None:
         form["parameters"] = parameters
-    return stack.http("POST", decision_url(link), form)
+    return confirmed(lambda fields: stack.http("POST", decision_url(link), fields), form)
+
+
+def confirmed(post, form: dict[str, str]):
+    """POST a decision form; a modification's confirm page is then confirmed exactly as shown (its
+    form's hidden fields), as the reviewer does. ``post(fields)`` returns an answer with ``body``."""
+    answer = post(form)
+    if form.get("decision") == "modify" and 'name="shown"' in answer.body:
+        return post(hidden_fields(answer.body))
+    return answer
 
 
 def decision_url(link: str) -> str:

@@ -125,9 +125,13 @@ class DynamoReviewStore:
                   ":one": {"N": "1"}, ":votes": {"L": [{"S": json.dumps(v)} for v in votes]}}
         update = "SET votes = :votes ADD version :one"
         if decision is not None:
-            update = "SET votes = :votes, #s = :d, decision_json = :j, outbox = :due, decided_epoch = :now " \
+            update = "SET votes = :votes, #s = :d, decision_json = :j, outbox = :due, decided_epoch = :now, " \
+                     "decided_type = :type, decided_risk = :risk, decided_confidence = :conf " \
                      "ADD version :one REMOVE reminder"
-            values.update({":d": {"S": DECIDED}, ":j": {"S": json.dumps(decision.to_dict())}, ":due": {"S": "due"}})
+            case = review.case   # the by-action-type index: precedents for the next reviewer of this type
+            values.update({":d": {"S": DECIDED}, ":j": {"S": json.dumps(decision.to_dict())}, ":due": {"S": "due"},
+                           ":type": {"S": case.action["type"]}, ":risk": {"S": str(case.facts.get("risk", "medium"))},
+                           ":conf": {"N": repr(case.confidence)}})
         written = self._update(review.review_id, update,
                                "#s = :p AND deadline > :now AND (attribute_not_exists(version) OR version = :v)",
                                values, returns="ALL_NEW")
@@ -183,6 +187,14 @@ class DynamoReviewStore:
     def claim_reminder(self, review_id: str) -> bool:
         return self._update(review_id, "REMOVE reminder", "attribute_exists(reminder) AND #s = :p",
                             {":p": {"S": PENDING}}) is not None
+
+    def decided_of_type(self, action_type: str, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` decisions on an action type, newest first: one query, one page."""
+        got = self.ddb.query(TableName=self.table, IndexName="by-action-type", Limit=limit, ScanIndexForward=False,
+                             KeyConditionExpression="decided_type = :t", ExpressionAttributeValues={":t": {"S": action_type}})
+        return [{"review_id": i["review_id"]["S"], "decision": json.loads(i["decision_json"]["S"]),
+                 "risk": i["decided_risk"]["S"], "confidence": float(i["decided_confidence"]["N"]),
+                 "decided_epoch": int(i["decided_epoch"]["N"])} for i in got.get("Items", [])]
 
     def pending_for(self, reviewer: str) -> list[str]:
         got = self.ddb.query(TableName=self.table, IndexName="by-reviewer",

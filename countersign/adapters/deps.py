@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 
@@ -17,9 +17,8 @@ class Deps:
     callbacks: Any = None
     load_policy: Callable[[], dict[str, Any]] | None = None
     load_kill_switch: Callable[[], str] = lambda: "off"     # routing.KILL_OFF
+    load_registry: Callable[[], Any] | None = None          # registry.Registry, read at every use (SSM, cached)
     reviewers: tuple[str, ...] = ()
-    directory: dict[str, str] = field(default_factory=dict)   # reviewer id → email, to resolve a proposer
-    principals: dict[str, list[str]] = field(default_factory=dict)   # reviewer id → IAM principal ARN patterns
     authenticated_only: bool = False   # refuse proposals that did not come through the authenticated submit path
     review_base_url: str = ""
     evidence_hosts: tuple[str, ...] = ()   # hosts an AI-written evidence URL may link to on the review page

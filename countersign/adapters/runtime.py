@@ -1,11 +1,11 @@
 """Wiring for Lambda: build the adapters a handler needs from its environment, once, at init.
 
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
-REVIEWERS (comma-separated ids), REVIEWER_EMAILS (JSON: id → email), REVIEWER_PRINCIPALS (JSON: id →
-IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS (JSON list),
-AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup),
-CALIBRATOR_PRINCIPAL (the calibrator's role ARN), STATE_MACHINE_ARN (for the calibrator). Only the clients
-a handler asks for are made.
+REVIEWERS (comma-separated ids), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS
+(JSON list), AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup),
+REGISTRY_PARAMETER and REGISTRY_CACHE_SECONDS (the reviewer registry in SSM: roles, authority, active,
+emails and IAM principals), CALIBRATOR_PRINCIPAL (the calibrator's role ARN), STATE_MACHINE_ARN (for the
+calibrator). Only the clients a handler asks for are made.
 """
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ def _policy_loader():
     name = os.environ["POLICY_PARAMETER"]
     max_age = int(os.environ.get("POLICY_CACHE_SECONDS", "60"))
     return lambda: parameters.get_parameter(name, transform="json", max_age=max_age)
+
+
+def _registry_loader():
+    from aws_lambda_powertools.utilities import parameters
+
+    from countersign.review.registry import parse
+
+    name = os.environ["REGISTRY_PARAMETER"]
+    max_age = int(os.environ.get("REGISTRY_CACHE_SECONDS", "5"))
+    # deactivating a reviewer must act within seconds; an unreadable registry fails closed (500)
+    return lambda: parse(parameters.get_parameter(name, transform="json", max_age=max_age, force_fetch=max_age == 0))
 
 
 def _kill_switch_loader():
@@ -80,8 +91,8 @@ class Once:
 
 
 def build_deps(*needs: str) -> Deps:
-    """``needs`` is a subset of: reviews, links, notify, callbacks, policy, kill_switch, autonomy, gate
-    (audit is always made)."""
+    """``needs`` is a subset of: reviews, links, notify, callbacks, policy, kill_switch, registry, autonomy,
+    gate (audit is always made)."""
     env = os.environ
     extra: dict[str, Any] = {}
     if "reviews" in needs:
@@ -95,6 +106,8 @@ def build_deps(*needs: str) -> Deps:
         extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
     if "policy" in needs:
         extra["load_policy"] = _policy_loader()
+    if "registry" in needs:
+        extra["load_registry"] = _registry_loader()
     if "kill_switch" in needs:
         extra["load_kill_switch"] = _kill_switch_loader()
     if "autonomy" in needs:
@@ -111,8 +124,6 @@ def build_deps(*needs: str) -> Deps:
         audit=S3AuditStore(boto3.client("s3"), env["AUDIT_BUCKET"]),
         audit_bucket=env["AUDIT_BUCKET"],
         reviewers=tuple(r for r in env.get("REVIEWERS", "").split(",") if r),
-        directory=json.loads(env.get("REVIEWER_EMAILS") or "{}"),
-        principals=json.loads(env.get("REVIEWER_PRINCIPALS") or "{}"),
         authenticated_only=env.get("SUBMIT_AUTHENTICATED_ONLY", "false") == "true",
         review_base_url=env.get("REVIEW_BASE_URL", ""),
         evidence_hosts=tuple(json.loads(env.get("EVIDENCE_HOSTS") or "[]")),

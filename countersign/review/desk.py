@@ -11,8 +11,11 @@ from datetime import datetime, timezone
 from countersign.evidence import audit
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import masked
-from countersign.review.links import LinkRefused, StampRefused, review_url, sign_rendered, valid_review_id, verify, verify_rendered
-from countersign.review.pages import message_page, review_page
+from countersign.review import precedents
+from countersign.review.links import (LinkRefused, StampRefused, review_url, seal_shown, shown_matches, sign_rendered,
+                                      valid_review_id, verify, verify_rendered)
+from countersign.review.pages import confirm_page, message_page, review_page
+from countersign.review.registry import INACTIVE, OUTSIDE
 from countersign.review.reviews import DecisionRefused, authorise, parse_decision, record
 from countersign.workflow.canary import reveal
 
@@ -33,29 +36,46 @@ class Request:
 
 
 def show(review_id: str, token: str | None, deps: Deps, action_url: str, request: Request) -> Reply:
-    """Render the case, with a signed stamp of when it was rendered in its form. Nothing about the
-    review changes; a refused link is audited."""
+    """Render the case, with a signed stamp of when it was rendered in its form, and the earlier
+    decisions on its action type that this reviewer may see. Nothing about the review changes; a
+    refused link (or a deactivated reviewer's) is audited."""
+    claimed = {"review_id": review_id if valid_review_id(review_id) else None, "method": "GET"}
+    grant = None
     try:
         grant = verify(deps.mac, review_id, token, deps.clock())
         review = authorise(deps.reviews.get(review_id), grant)
     except LinkRefused as exc:
-        _refuse(deps, request, 403, str(exc), {"review_id": review_id if valid_review_id(review_id) else None,
-                                               "method": "GET"})
+        _refuse(deps, request, 403, str(exc), {**claimed, **_unassigned(grant)})
         return Reply(403, message_page(403, "This link does not open a review", str(exc)))
+    registry = deps.load_registry()
+    refusal = _authority(registry, review, grant.reviewer)
+    if refusal and refusal.kind == INACTIVE:     # a deactivated reviewer's links open nothing
+        _refuse(deps, request, 403, refusal.message, {**claimed, "reviewer": grant.reviewer, "refusal": INACTIVE},
+                review.case.identities)
+        return Reply(403, message_page(403, "This link does not open a review", refusal.message))
     rendered = sign_rendered(deps.mac, review_id, grant.reviewer, int(deps.clock() * 1000))
-    return Reply(200, review_page(review, grant.reviewer, token, action_url, rendered, deps.evidence_hosts))
+    shown, record = precedents.earlier(deps.reviews, review, grant.reviewer, registry, deps.clock())
+    return Reply(200, review_page(review, grant.reviewer, token, action_url, rendered, deps.evidence_hosts,
+                                  refusal=refusal.message if refusal else None, precedents=shown, track=record))
 
 
 def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -> Reply:
     token = form.get("t")
     claimed = {"review_id": review_id if valid_review_id(review_id) else None, "method": "POST",
                "decision": (form.get("decision") or "")[:16]}
+    grant = None
     try:
         grant = verify(deps.mac, review_id, token, deps.clock())
         review = authorise(deps.reviews.get(review_id), grant)
     except LinkRefused as exc:
-        _refuse(deps, request, 403, str(exc), claimed)
+        _refuse(deps, request, 403, str(exc), {**claimed, **_unassigned(grant)})
         return Reply(403, message_page(403, "Decision refused", str(exc)))
+    refusal = _authority(deps.load_registry(), review, grant.reviewer)
+    if refusal:      # inactive, above their authority, or outside their assignment: nothing is recorded
+        _refuse(deps, request, 403, refusal.message, {**claimed, "reviewer": grant.reviewer, "refusal": refusal.kind,
+                                                     "policy_version": review.case.rules.version},
+                review.case.identities)
+        return Reply(403, message_page(403, "Decision refused", f"Your decision was not recorded: {refusal.message}."))
     back = review_url(deps.review_base_url, review_id, token)
     now = deps.clock()
     decided_at = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds")
@@ -64,6 +84,13 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
         rendered_at, dwell = _rendered(deps, review_id, grant.reviewer, form.get("rendered"), now)
         decision = replace(parse_decision(form, grant, review, decided_at.replace("+00:00", "Z")),
                            rendered_at=rendered_at, dwell_seconds=dwell)
+        if decision.outcome == "modified" and not form.get("shown"):    # the confirm step: nothing recorded yet
+            seal = seal_shown(deps.mac, review_id, grant.reviewer, _shown(decision))
+            return Reply(200, confirm_page(review, grant.reviewer, decision, form, seal, back))
+        if decision.outcome == "modified" and not shown_matches(deps.mac, review_id, grant.reviewer, _shown(decision),
+                                                                form["shown"]):
+            raise DecisionRefused(400, "the changes sent are not the ones your confirm page showed; open the "
+                                       "review again")
         done = record(deps.reviews, review, decision, int(deps.clock()))
     except DecisionRefused as exc:
         if exc.late:     # a click that lost the write to the window's close: on the execution's record
@@ -87,6 +114,21 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
                                        f"of {needed} approvals. The action waits for the others.", back))
     return Reply(200, message_page(200, "Decision recorded", f"{again}You {decision.outcome} this action. The "
                                    "workflow resumes now; your decision and rationale are in the audit trail.", back))
+
+
+def _authority(registry, review, reviewer: str):
+    """The registry's refusal of this reviewer for this case (its action type, its effective risk)."""
+    return registry.refusal(reviewer, review.case.action["type"], review.case.facts.get("risk", "medium"))
+
+
+def _shown(decision) -> dict:
+    """What a confirm page shows, and its seal covers: the changes and the rationale."""
+    return {"diff": decision.diff, "rationale": decision.rationale}
+
+
+def _unassigned(grant) -> dict[str, str]:
+    """A genuine link for a review its reviewer is not assigned to names them in the refusal."""
+    return {"reviewer": grant.reviewer, "refusal": OUTSIDE} if grant else {}
 
 
 def _rendered(deps: Deps, review_id: str, reviewer: str, stamp: str | None,

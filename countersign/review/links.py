@@ -12,7 +12,7 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import quote
 
 Mac = Callable[[bytes], bytes]
@@ -92,3 +92,19 @@ def verify_rendered(mac: Mac, review_id: str, reviewer: str, stamp: str) -> int:
     if not hmac.compare_digest(expected.encode(), given.encode()):
         raise StampRefused("the page's rendering stamp does not match this review and reviewer")
     return rendered_ms
+
+
+# The confirm step's seal: a MAC over the exact changes a confirm page showed (domain-separated,
+# bound to the review and the reviewer), so what is recorded is what the person confirmed.
+def _shown_message(review_id: str, reviewer: str, shown: Any) -> bytes:
+    from countersign.rules.canonical import sha256
+
+    return f"countersign-shown|v1|{review_id}|{reviewer}|{sha256(shown)}".encode()
+
+
+def seal_shown(mac: Mac, review_id: str, reviewer: str, shown: Any) -> str:
+    return _b64(mac(_shown_message(review_id, reviewer, shown)))
+
+
+def shown_matches(mac: Mac, review_id: str, reviewer: str, shown: Any, seal: str) -> bool:
+    return hmac.compare_digest(seal_shown(mac, review_id, reviewer, shown).encode(), (seal or "").encode())

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from countersign.review import schema_form
 from countersign.review.notify import deadline_text
 from countersign.review.reviews import Review, label
 
@@ -38,18 +40,39 @@ def _env():
 
 
 def review_page(review: Review, reviewer: str, token: str, action_url: str, rendered: str = "",
-                evidence_hosts: tuple[str, ...] = ()) -> str:
+                evidence_hosts: tuple[str, ...] = (), refusal: str | None = None, precedents: list | None = None,
+                track: Any = None) -> str:
     """``rendered``: the signed stamp of when this page was rendered (``links.sign_rendered``);
-    ``evidence_hosts``: the hosts whose https evidence URLs may be links."""
+    ``evidence_hosts``: the hosts whose https evidence URLs may be links; ``refusal``: why this
+    reviewer may not decide it (the case is shown, the form is not); ``precedents`` and ``track``:
+    earlier decisions on this action type (``precedents.earlier``)."""
     case = review.case
+    params = case.action["parameters"]
     return _env().get_template("review.html.j2").render(
         review=review, reviewer=reviewer, token=token, action_url=action_url, rendered=rendered,
-        evidence_hosts=evidence_hosts,
+        evidence_hosts=evidence_hosts, refusal=refusal, precedents=precedents or [], track=track,
         action=case.action, proposal={"reversible": None, **case.proposal}, confidence=case.confidence,
         facts=case.facts, executed=case.executed, reasons=case.rules.override_reasons,
         deadline=deadline_text(review.deadline),
-        parameters_json=json.dumps(case.action["parameters"], indent=2, ensure_ascii=False),
+        parameters_json=json.dumps(params, indent=2, ensure_ascii=False),
+        fields=schema_form.fields(case.rules.parameters, params) if isinstance(params, dict) else None,
     )
+
+
+def confirm_page(review: Review, reviewer: str, decision: Any, form: dict[str, str], seal: str, back: str) -> str:
+    """The confirm step of a modification: the changes, old → new per field, and a form that
+    carries exactly what is shown (the parameters as JSON, sealed by ``seal``) with every other
+    field the reviewer posted."""
+    carried = {k: v for k, v in form.items() if k not in ("parameters", "shown") and not k.startswith(schema_form.PREFIX)}
+    return _env().get_template("confirm.html.j2").render(
+        review=review, reviewer=reviewer, decision=decision, carried=carried, seal=seal, back=back,
+        parameters_json=json.dumps(decision.final_action["parameters"], ensure_ascii=False, sort_keys=True),
+        changes=[{"field": c["path"].removeprefix("$.parameters."), "before": _shown(c["before"]),
+                  "after": _shown(c["after"])} for c in decision.diff])
+
+
+def _shown(value: Any) -> str:
+    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def message_page(status: int, heading: str, message: str, review_url: str | None = None) -> str:

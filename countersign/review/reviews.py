@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from countersign.workflow.case import Case
+from countersign.review import schema_form
 from countersign.review.links import Grant
 from countersign.rules.proposal import InvalidProposal, check_parameters
 
@@ -107,6 +108,9 @@ class ReviewStore(Protocol):
     def mark_dispatched(self, review_id: str, delivered_at: int | None, now: int) -> None: ...
     def undispatched(self) -> list[str]: ...
     def due_reminders(self, now: int) -> list[Review]: ...
+    def decided_of_type(self, action_type: str, limit: int) -> list[dict[str, Any]]:
+        """The latest decisions on an action type, newest first: {review_id, decision, risk, confidence,
+        decided_epoch}."""
     def claim_reminder(self, review_id: str) -> bool: ...
 
 
@@ -176,7 +180,7 @@ def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_a
     final_action: dict[str, Any] | None = action
     diff: list[dict[str, Any]] = []
     if choice == "modify":
-        params = _parse_parameters(form.get("parameters") or "")
+        params = _modified_parameters(form, review)
         try:
             check_parameters(params, review.case.rules)
         except InvalidProposal as exc:
@@ -222,6 +226,17 @@ def resolve_proposers(requested_by: Any, directory: dict[str, str]) -> list[str]
 def proposers(case: Case) -> set[str]:
     """The reviewers who proposed it: they may withdraw (reject) but never approve it."""
     return set(case.facts.get("proposed_by", []))
+
+
+def _modified_parameters(form: dict[str, str], review: Review) -> dict[str, Any]:
+    """From the generated form's typed fields (``p.<name>``), or from raw JSON (``parameters``:
+    the fallback textarea, and the confirm step, which carries exactly what it showed)."""
+    if "parameters" not in form and any(k.startswith(schema_form.PREFIX) for k in form):
+        try:
+            return schema_form.parse(review.case.rules.parameters, form, review.case.action["parameters"])
+        except ValueError as exc:
+            raise DecisionRefused(400, f"the modified parameters are not valid: {exc}") from None
+    return _parse_parameters(form.get("parameters") or "")
 
 
 def _parse_parameters(text: str) -> dict[str, Any]:

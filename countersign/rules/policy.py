@@ -8,7 +8,7 @@ inherits ``default`` and overrides what it needs.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 from countersign.rules import autonomy, canonical
 from countersign.rules.calibration import MIN_SAMPLES, TARGET_ERROR
@@ -30,12 +30,15 @@ class UnknownActionType(ValueError):
 
 
 def build_document(policy: dict[str, Any], known_reviewers: set[str],
+                   expand: Callable[[list[str]], list[str]] | None = None,
                    autonomy_review: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate a policy from configuration and return it with its content version.
-
+    ``known_reviewers`` holds the reviewer ids and the ``role:<name>`` of every role someone
+    holds; ``expand`` (the registry's) resolves them to people, for the quorum check.
     ``autonomy_review`` (``{reviewers, quorum}``) adds the built-in ``policy.autonomy`` action type,
     through which the calibrator's loosenings are approved; a policy may not define it itself."""
     validate(policy, load_schema(POLICY_SCHEMA))
+    expand = expand or (lambda names: list(names))
     if autonomy.AUTONOMY in policy["action_types"]:
         raise SchemaError(f"policy: {autonomy.AUTONOMY} is built in (configure it with context autonomy_review)",
                           f"$.action_types.{autonomy.AUTONOMY}")
@@ -45,6 +48,8 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str],
     for scope, rules in [("default", policy["default"]), *policy["action_types"].items()]:
         named = set(rules.get("reviewers", [])) | {r for tier in rules.get("tiers", []) for r in tier["reviewers"]}
         unknown = named - known_reviewers
+        for role in sorted(n for n in unknown if n.startswith("role:")):
+            raise SchemaError(f"policy {scope}: role {role[5:]!r} is held by no reviewer", f"{_path(scope)}.reviewers")
         if unknown:
             raise SchemaError(f"policy {scope}: reviewers not configured: {', '.join(sorted(unknown))}",
                               f"{_path(scope)}.reviewers")
@@ -53,8 +58,8 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str],
         merged = merged_rules(policy, scope) if scope != "default" else {**DEFAULTS, **rules}
         for problem, where in _combination_problems(merged):
             raise SchemaError(f"policy {scope}: {problem}", f"{_path(scope)}.{where}")
-        available = min([len(t["reviewers"]) for t in merged["tiers"]] if merged["tiers"]
-                        else [len(merged.get("reviewers") or known_reviewers)])
+        available = min([len(expand(t["reviewers"])) for t in merged["tiers"]] if merged["tiers"]
+                        else [len(expand(merged.get("reviewers") or sorted(known_reviewers)))])
         if merged["quorum"] > available:
             raise SchemaError(f"policy {scope}: quorum {merged['quorum']} needs at least that many reviewers "
                               f"(has {available})", f"{_path(scope)}.quorum")
@@ -160,17 +165,22 @@ def merged_rules(document: dict[str, Any], action_type: str) -> dict[str, Any]:
     return {**DEFAULTS, **inherited, **document["action_types"][action_type]}
 
 
-def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[str]) -> Rules:
+def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[str],
+              expand: Callable[[list[str]], list[str]] | None = None) -> Rules:
+    """The rules of one action type. ``expand`` (the registry's) turns ids and ``role:x`` names
+    into the active reviewers they name; without it, names are kept as written."""
     if action_type not in document["action_types"]:
         known = ", ".join(sorted(document["action_types"]))
         raise UnknownActionType(f"unknown action type {action_type!r}; this stack accepts: {known}")
     merged = merged_rules(document, action_type)
+    expand = expand or (lambda names: list(names))
+    asked = expand(merged.get("reviewers") or all_reviewers)
     return Rules(
         action_type=action_type,
         version=document["version"],
         auto_approve_threshold=float(merged["auto_approve_threshold"]),
         review_timeout_seconds=int(merged["review_timeout_seconds"]),
-        reviewers=tuple(merged.get("reviewers") or all_reviewers),
+        reviewers=tuple(asked),
         parameters=merged.get("parameters") or {"type": "object"},
         risk=merged["risk"],
         reversible=bool(merged["reversible"]),
@@ -183,8 +193,8 @@ def rules_for(document: dict[str, Any], action_type: str, all_reviewers: list[st
         compensation=merged["compensation"],
         hotl=merged["hotl"],
         post_execution_review=bool(merged["post_execution_review"]),
-        tiers=tuple(merged["tiers"] or [{"reviewers": list(merged.get("reviewers") or all_reviewers),
-                                         "timeout_seconds": int(merged["review_timeout_seconds"])}]),
+        tiers=tuple([{**t, "reviewers": expand(t["reviewers"])} for t in merged["tiers"]] if merged["tiers"] else
+                    [{"reviewers": list(asked), "timeout_seconds": int(merged["review_timeout_seconds"])}]),
         reminder_before_seconds=merged["reminder_before_seconds"],
         override_reasons=tuple(merged["override_reasons"]),
         canary_rate=float(merged["canary_rate"]),

@@ -28,13 +28,19 @@ class InvalidProposal(ValueError):
         self.errors = errors
 
 
-def check(proposal: Any, policy_document: dict[str, Any], all_reviewers: list[str]) -> Rules:
-    """Validate a proposal against the schema and the policy; return the rules that apply to it."""
+def check(proposal: Any, policy_document: dict[str, Any], all_reviewers: list[str], expand=None) -> Rules:
+    """Validate a proposal against the schema and the policy; return the rules that apply to it,
+    with reviewers resolved by ``expand`` (the registry's: roles, active reviewers only)."""
     check_shape(proposal)
     try:
-        rules = rules_for(policy_document, proposal["action"]["type"], all_reviewers)
+        rules = rules_for(policy_document, proposal["action"]["type"], all_reviewers, expand)
     except UnknownActionType as exc:
         raise InvalidProposal([{"path": "$.action.type", "message": str(exc)}]) from None
+    for index, tier in enumerate(rules.tiers if expand else ()):   # resolved against the registry
+        if not tier["reviewers"]:
+            raise InvalidProposal([{"path": "$.action.type", "message": f"nobody active may review "
+                                    f"{rules.action_type} at tier {index + 1}: the registry has no active reviewer "
+                                    "for it"}])
     check_parameters(proposal["action"]["parameters"], rules)
     return rules
 

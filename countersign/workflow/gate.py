@@ -40,7 +40,8 @@ def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
         if submitted_by is None and deps.authenticated_only:
             raise InvalidProposal([{"path": "$", "message": "this gate takes proposals only through its "
                                     "authenticated submit path (POST /submissions, IAM-signed)"}])
-        rules = check(proposal, document, list(deps.reviewers))
+        registry = deps.load_registry()
+        rules = check(proposal, document, list(deps.reviewers), registry.expand)
         if rules.action_type == AUTONOMY and (not deps.calibrator or submitted_by != deps.calibrator):
             raise InvalidProposal([{"path": "$.action.type", "message": f"{AUTONOMY} is proposed only by this "
                                     "stack's calibrator; a threshold change cannot be submitted"}])
@@ -54,8 +55,8 @@ def prepare(received: Any, execution: dict[str, str], deps: Deps) -> dict[str, A
     sampled = spot_check(deps.mac, ex.arn, ex.started_at, rules.version)
     route_facts = {**facts(proposal, rules, sampled["draw"], deps.load_kill_switch()),
                    "submitted_by": submitted_by,   # the IAM principal, on the authenticated path only
-                   "proposed_by": sorted(set(resolve_proposers(proposal.get("requested_by"), deps.directory))
-                                         | set(submitters(submitted_by, deps.principals)))}
+                   "proposed_by": sorted(set(resolve_proposers(proposal.get("requested_by"), registry.directory))
+                                         | set(submitters(submitted_by, registry.principals)))}
     involved = [r for tier in (rules.tiers or ({"reviewers": rules.reviewers},)) for r in tier["reviewers"]]
     names = identities(deps.reviewer_identity, deps.mac, [*involved, *route_facts["proposed_by"]], deps.pseudonyms)
     case = Case(proposal, rules, ex, ex.review_id(0), route="received", facts=route_facts, identities=names)

@@ -25,7 +25,10 @@ POLICY = {
     "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600},
     "action_types": {
         "refund.issue": {"parameters": {"type": "object", "required": ["customer_id", "amount", "currency"],
-                                        "properties": {"amount": {"type": "number", "exclusiveMinimum": 0}}}},
+                                        "properties": {"customer_id": {"type": "string"},
+                                                       "amount": {"type": "number", "exclusiveMinimum": 0,
+                                                                  "maximum": 10000},
+                                                       "currency": {"enum": ["USD", "EUR", "GBP"]}}}},
         "quick.timeout": {"review_timeout_seconds": 3},
         "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 4},
                                     {"reviewers": ["bob"], "timeout_seconds": 600}]},
@@ -82,6 +85,22 @@ def browser():
         "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"])
     return pw, chromium
+
+
+class Answer:
+    def __init__(self, response) -> None:
+        self.status, self.body = response.status, response.read().decode()
+
+
+def post_decision(link: str, form: dict[str, str]) -> Answer:
+    """POST a decision form to the sandbox as a browser does (a modification is confirmed as shown)."""
+    from urllib.parse import urlencode
+
+    from tests.helpers import confirmed
+
+    url = link.split("?")[0] + "/decision"
+    return confirmed(lambda fields: Answer(urllib.request.urlopen(urllib.request.Request(
+        url, data=urlencode(fields).encode()))), form)
 
 
 def decide_by_http(sandbox, link: str, decision: str, rationale: str) -> int:

@@ -12,11 +12,10 @@ import time
 import urllib.request
 import uuid
 from datetime import datetime, timezone
-from urllib.parse import urlencode
 
 import boto3
 
-from tests.e2e.pipeline import browser, email_for, run_cli
+from tests.e2e.pipeline import browser, email_for, post_decision, run_cli
 from tests.helpers import REASONS
 
 CHECK, EXPIRE = "report.check", "report.expire"
@@ -39,9 +38,7 @@ def decide(link: str, decision: str, rationale: str, parameters: dict | None = N
     form = {"t": html.unescape(re.search(r'name="t" value="([^"]+)"', page).group(1)), "decision": decision,
             "rationale": rationale, "reason": REASONS.get(decision, ""),
             **({"parameters": json.dumps(parameters)} if parameters else {})}
-    answer = urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision",
-                                                           data=urlencode(form).encode()))
-    assert answer.status == 200
+    assert post_decision(link, form).status == 200
 
 
 def finished(sandbox, arns: list[str], timeout: float = 30) -> None:
@@ -107,6 +104,9 @@ def test_the_pack_shows_what_was_put_into_the_trail_and_makes_no_request(sandbox
     rows = {r["action_type"]: r for r in facts["escalation"]}
     assert rows[CHECK]["tiers"] == [{"tier": 1, "reviewers": ["alice", "bob"], "timeout_seconds": 600}]
     assert rows[EXPIRE]["tiers"][0]["timeout_seconds"] == 3 and facts["kill_switch"]["state"] == "off"
+    assert [(p["id"], p["authority"]["risk"], p["trained_on"]) for p in facts["reviewers"]] == \
+        [("alice", "critical", "2026-09-14"), ("bob", "high", "2026-10-02")]        # cdk.json's registry
+    assert "email" not in json.dumps(facts["reviewers"]) and "Art. 26(2)" in json.dumps(facts["checklist"])
     assert facts["logging"]["retention"]["meets_minimum"] is False          # the sandbox keeps records 1 day
 
     page_file = (out / "index.html").resolve()

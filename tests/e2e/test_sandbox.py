@@ -12,7 +12,8 @@ import uuid
 
 import boto3
 
-from tests.e2e.pipeline import ROOT, browser, decide_by_http, email_for, free_port, proposal_file, run_cli, submit
+from tests.e2e.pipeline import (ROOT, browser, decide_by_http, email_for, free_port, post_decision, proposal_file, run_cli,
+                                submit)
 from tests.helpers import REASONS, newcomer_env
 
 
@@ -287,17 +288,15 @@ def test_the_outbox_json_lists_the_newest_email_first(sandbox, tmp_path):
 
 def test_json_output_is_byte_faithful_and_human_output_prints_data_literally(sandbox, tmp_path):
     """Rich would turn ``:100:`` into an emoji and ``[/x]`` into markup (or a crash): never on data."""
-    from urllib.parse import urlencode
-
     path, marker = proposal_file(tmp_path)
     pipeline = submit(sandbox, str(path), "--wait", "--json")
     link = email_for(sandbox, marker, "bob")["links"][0]
     token = urllib.request.unquote(link.split("?t=", 1)[1])
     edited = {"customer_id": "cust:100:x", "amount": 20, "currency": "USD"}
     why = "a:b:c user:id:42 tag:ok:1 [/x] [bold]not bold[/bold]"
-    body = urlencode({"t": token, "decision": "modify", "rationale": why, "reason": "wrong_parameters",
-                      "parameters": json.dumps(edited)}).encode()
-    assert urllib.request.urlopen(urllib.request.Request(link.split("?")[0] + "/decision", data=body)).status == 200
+    answer = post_decision(link, {"t": token, "decision": "modify", "rationale": why, "reason": "wrong_parameters",
+                                  "parameters": json.dumps(edited)})
+    assert answer.status == 200 and "Decision recorded" in answer.body
     out, err = pipeline.communicate(timeout=30)
     assert pipeline.returncode == 7 and out.count("\n") == 1        # modified; one JSON document, one line
     verdict = json.loads(out)
@@ -340,3 +339,45 @@ def test_the_review_page_fits_a_phone_at_375_px(sandbox, tmp_path):
         chromium.close()
         pw.stop()
     assert (tmp_path / "review-375.png").stat().st_size > 0
+
+
+def test_a_reviewer_modifies_a_refund_through_the_generated_form_on_a_phone_and_confirms_the_diff(sandbox, tmp_path):
+    """The typed fields, the confirm page's old → new per field, and a verdict that carries exactly
+    those changes; both pages fit 375 px."""
+    from countersign.review.reviews import diff_values
+
+    path, marker = proposal_file(tmp_path)
+    pipeline = submit(sandbox, str(path), "--wait", "--json")
+    link = email_for(sandbox, marker, "bob")["links"][0]
+    pw, chromium = browser()
+    try:
+        page = chromium.new_page(viewport={"width": 375, "height": 812})
+        page.goto(link)
+        page.wait_for_selector("form")
+        assert page.get_attribute("input[name='p.amount']", "type") == "number"
+        assert page.get_attribute("input[name='p.amount']", "max") == "10000"
+        assert page.eval_on_selector_all("select[name='p.currency'] option", "os => os.map(o => o.value)") == \
+            ["USD", "EUR", "GBP"]
+        page.check("input[value=modify]")
+        page.fill("#rationale", "Only the second capture was a duplicate; refund it in EUR.")
+        page.fill("input[name='p.amount']", "210.5")
+        page.select_option("select[name='p.currency']", "EUR")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Confirm your changes")
+        shown = page.eval_on_selector_all("ul.changes li", "lis => lis.map(li => li.innerText)")
+        assert shown == ["amount: 420 → 210.5", 'currency: "USD" → "EUR"']
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.screenshot(path=str(tmp_path / "confirm-375.png"), full_page=True)
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Decision recorded")
+    finally:
+        chromium.close()
+        pw.stop()
+    out, err = pipeline.communicate(timeout=30)
+    assert pipeline.returncode == 7, err                                 # modified: act on final_action
+    verdict = json.loads(out)
+    assert verdict["final_action"]["parameters"] == {"customer_id": "1182", "amount": 210.5, "currency": "EUR"}
+    original = json.loads(path.read_text())["action"]["parameters"]
+    assert [f"{d['path'].removeprefix('$.parameters.')}: {json.dumps(d['before'])} → {json.dumps(d['after'])}"
+            for d in diff_values(original, verdict["final_action"]["parameters"], "$.parameters")] == shown

@@ -10,12 +10,11 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
-from tests.e2e.pipeline import email_for
-from tests.helpers import REASONS, decision_url, form_token, newcomer_env
+from tests.e2e.pipeline import email_for, post_decision
+from tests.helpers import REASONS, form_token, newcomer_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "ci"
@@ -119,8 +118,7 @@ class Pipeline:
                 "rationale": rationale, "reason": REASONS.get(decision, "")}
         if parameters:
             form["parameters"] = json.dumps(parameters)
-        answer = urllib.request.urlopen(urllib.request.Request(decision_url(link), data=urlencode(form).encode()))
-        assert answer.status == 200
+        assert post_decision(link, form).status == 200
 
     def ended(self, arn: str) -> str:
         deadline = time.monotonic() + 30

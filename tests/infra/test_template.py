@@ -130,6 +130,9 @@ def test_pending_reviews_table(template):
                                              {"AttributeName": "remind_at", "KeyType": "RANGE"}]}),
             Match.object_like({"IndexName": "by-outbox", "Projection": {"ProjectionType": "KEYS_ONLY"},
                                "KeySchema": [{"AttributeName": "outbox", "KeyType": "HASH"},
+                                             {"AttributeName": "decided_epoch", "KeyType": "RANGE"}]}),
+            Match.object_like({"IndexName": "by-action-type",     # the review page's precedents
+                               "KeySchema": [{"AttributeName": "decided_type", "KeyType": "HASH"},
                                              {"AttributeName": "decided_epoch", "KeyType": "RANGE"}]})],
     })
 
@@ -191,7 +194,10 @@ def test_the_submit_path_is_iam_authorised_starts_the_gate_with_no_lambda_and_st
     assert sorted(starters, key=json.dumps) == sorted([[{"Ref": role}], [{"Ref": calibrator}]], key=json.dumps)
     prepare = functions["lambdas.prepare.handler"]["Environment"]["Variables"]
     assert prepare["CALIBRATOR_PRINCIPAL"] == {"Fn::GetAtt": [calibrator, "Arn"]}   # the one policy.autonomy submitter
-    assert json.loads(prepare["REVIEWER_PRINCIPALS"]) == {"carol": ["arn:aws:iam::123456789012:user/carol-*"]}
+    params = {p["Properties"]["Name"]: p["Properties"] for p in resources(template, "AWS::SSM::Parameter").values()}
+    registry = {r["id"]: r for r in json.loads(params["/countersign/test/reviewers"]["Value"])}
+    assert registry["carol"]["principals"] == ["arn:aws:iam::123456789012:user/carol-*"]   # read by Prepare
+    assert "REVIEWER_PRINCIPALS" not in prepare and "REGISTRY_PARAMETER" in prepare
     assert prepare["SUBMIT_AUTHENTICATED_ONLY"] == "false"          # on by default in stage prod
 
 
@@ -244,6 +250,19 @@ def test_policy_parameter_holds_the_validated_policy_with_its_version(template, 
     assert len(policy["version"]) == 12 and "refund.issue" in policy["action_types"]
 
 
+def test_the_reviewer_registry_is_deployed_to_ssm_and_read_by_prepare_and_the_desk_only(template):
+    params = {p["Properties"]["Name"]: p["Properties"] for p in resources(template, "AWS::SSM::Parameter").values()}
+    registry = {r["id"]: r for r in json.loads(params["/countersign/test/reviewers"]["Value"])}
+    assert registry["carol"]["roles"] == ["finance"] and registry["carol"]["authority"] == {"risk": "medium"}
+    assert registry["carol"]["trained_on"] == "2026-10-02" and registry["bob"]["active"] is True
+    readers = {name for name, fn in resources(template, "AWS::Lambda::Function").items()
+               if fn["Properties"]["Environment"]["Variables"].get("REGISTRY_PARAMETER")}
+    assert len(readers) == 2 and all(("Prepare" in n) or ("ReviewApi" in n) for n in readers)
+    policies = json.dumps([p["Properties"] for p in resources(template, "AWS::IAM::Policy").values()
+                           if "ReviewerRegistry" in json.dumps(p["Properties"])])
+    assert policies.count("ssm:GetParameter") >= 2 and "ssm:PutParameter" not in policies
+
+
 def test_reminders_are_swept_on_a_schedule(template):
     template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(5 minutes)",
                                                            "State": "ENABLED"})
@@ -252,7 +271,8 @@ def test_reminders_are_swept_on_a_schedule(template):
 def test_outputs_let_clients_find_the_stack(template):
     assert set(template.find_outputs("*")) >= {"StateMachineArn", "ReviewApiUrl", "AuditBucketName",
                                                "ReviewsTableName", "ReviewTopicArn", "PolicyParameterName",
-                                               "KillSwitchParameterName", "DeadLetterQueueUrl"}
+                                               "KillSwitchParameterName", "DeadLetterQueueUrl",
+                                               "ReviewerRegistryParameterName"}
 
 
 def test_only_the_digest_function_may_sign_digests_with_a_p256_key_on_a_schedule(template):

@@ -46,7 +46,7 @@ class Outbox:
 
 
 def document() -> dict:
-    return build_document(policy_source(), set(REVIEWERS), {"reviewers": REVIEWERS, "quorum": 2})
+    return build_document(policy_source(), set(REVIEWERS), autonomy_review={"reviewers": REVIEWERS, "quorum": 2})
 
 
 def deps(store: MemoryAutonomy | None = None) -> Deps:
@@ -92,7 +92,7 @@ def test_the_builtin_never_auto_approves_and_inherits_nothing_from_default():
     source = policy_source()
     source["default"].update(executor="arn:aws:lambda:us-east-1:123456789012:function:runs-everything",
                              auto_approve_threshold=0.5)
-    rules = rules_for(build_document(source, set(REVIEWERS), {"reviewers": ["bob"], "quorum": 1}), AUTONOMY, REVIEWERS)
+    rules = rules_for(build_document(source, set(REVIEWERS), autonomy_review={"reviewers": ["bob"], "quorum": 1}), AUTONOMY, REVIEWERS)
     assert (rules.auto_approve_threshold, rules.executor, rules.quorum, rules.reviewers) == (1.0, None, 1, ("bob",))
 
 

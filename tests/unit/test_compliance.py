@@ -132,11 +132,11 @@ POLICY = {"version": "v1", "default": {"auto_approve_threshold": 0.9, "review_ti
                            "notice.send": {"veto_threshold": 0.5, "spot_check_rate": 0.1}}}
 
 
-def pack(lock=None, problems=(), policy=POLICY, kill_switch="off") -> dict:
+def pack(lock=None, problems=(), policy=POLICY, kill_switch="off", people=None) -> dict:
     objects = [Stored(f"{r['stream']}/{r['seq']:06d}.json", json.dumps(r).encode()) for r in TRAIL]
     src = Sources(objects, b"", lock or {"mode": "COMPLIANCE", "days": 2557},
                   [{"name": "gate", "source": "test", "definition": ASL}], policy, kill_switch,
-                  ["alice", "bob", "carol"] if policy else None, {"trail": "test"})
+                  ["alice", "bob", "carol"] if policy else None, {"trail": "test"}, people=people)
     report = Report(records=len(objects), streams=9, digests=2, problems=list(problems))
     return evidence.assemble(src, report, {"since": None, "until": None}, T0, "stack test")
 
@@ -172,6 +172,25 @@ def test_the_checklist_never_claims_what_the_evidence_does_not_show():
     anchors = set(re.findall(r'id="([^"]+)"', render.page(good)))
     assert all(c["evidence"] is None or c["evidence"][1:] in anchors for c in good["checklist"])
     assert checklist(good) == good["checklist"]
+
+
+def test_reviewers_authority_and_training_dates_are_art_26_evidence(tmp_path):
+    person = {"roles": [], "authority": {"risk": "critical"}, "active": True}
+    people = [{**person, "id": "alice", "trained_on": "2026-09-14"},
+              {**person, "id": "bob", "roles": ["finance"], "authority": {"risk": "medium",
+                                                                          "action_types": ["refund.issue"]},
+               "trained_on": None},
+              {**person, "id": "carol", "active": False, "trained_on": None}]
+    partly = pack(people=people)
+    item = next(c for c in partly["checklist"] if c["article"] == "Art. 26(2)")
+    assert item["status"] == "partly evidenced" and "1 of 2 active reviewer(s) have a recorded training date" in item["note"]
+    people[1]["trained_on"] = "2026-10-02"
+    assert status(pack(people=people), "Art. 26(2)") == "evidenced"
+    render.write(pack(people=people), tmp_path)
+    page = (tmp_path / "index.html").read_text()
+    assert ('<tr data-reviewer="bob"><td>bob</td><td>finance</td><td>medium</td><td>refund.issue</td><td>yes</td>'
+            '<td>2026-10-02</td></tr>') in page
+    assert '<tr data-reviewer="carol"><td>carol</td><td>none</td><td>critical</td><td>all</td><td>no</td>' in page
 
 
 def test_the_page_is_self_contained_and_escapes_what_the_ai_wrote(tmp_path):

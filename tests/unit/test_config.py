@@ -32,7 +32,7 @@ def test_sample_context_builds():
     assert cfg.reviewers == (Reviewer("alice", "alice@example.com"), Reviewer("bob", "bob@example.com"))
     assert cfg.reviewer_ids == ["alice", "bob"]
     # the built-in policy.autonomy type: every reviewer may approve a calibrated loosening, two of them must
-    assert cfg.policy == build_document(policy_source(), set(REVIEWERS), {"reviewers": REVIEWERS, "quorum": 2})
+    assert cfg.policy == build_document(policy_source(), set(REVIEWERS), autonomy_review={"reviewers": REVIEWERS, "quorum": 2})
     autonomy = cfg.policy["action_types"]["policy.autonomy"]
     assert (autonomy["auto_approve_threshold"], autonomy["quorum"], autonomy["risk"]) == (1, 2, "critical")
     assert cfg.calibrate_minutes == 60
@@ -65,9 +65,10 @@ def test_duplicate_reviewer_ids_are_refused():
     ({"id": "alice", "email": "not-an-email"}, "'not-an-email' is not an email address"),
     ({"id": "alice", "email": "a b@example.com"}, "is not an email address"),
     ({"id": "Alice", "email": "a@example.com"}, "id 'Alice' must match"),
-    ({"id": "alice"}, "each entry needs id and email (and optionally principals)"),
-    ({"id": "alice", "email": "a@example.com", "admin": True}, "each entry needs id and email (and optionally principals)"),
-    ("alice@example.com", "each entry needs id and email (and optionally principals)"),
+    ({"id": "alice"}, "each entry needs id and email"),
+    ({"id": "alice", "email": "a@example.com", "admin": True}, "alice: unknown field(s) admin; an entry may have "
+                                                               "active, authority, email, id, principals, roles, trained_on"),
+    ("alice@example.com", "each entry needs id and email"),
     ({"id": "alice", "email": "a@example.com", "principals": ["alice"]}, "alice's principals must be IAM or STS ARNs"),
     ({"id": "alice", "email": "a@example.com", "principals": "arn:aws:iam::123456789012:user/alice"},
      "alice's principals must be IAM or STS ARNs"),

@@ -87,11 +87,17 @@ def checklist(facts: dict[str, Any]) -> list[dict[str, Any]]:
 
     items.append(_item("Art. 26(1)", "technical and organisational measures to use the system per its instructions",
                        NOT, None, "not evidenced by this system"))
-    reviewers = facts["escalation"]
+    reviewers, people = facts["escalation"], facts.get("reviewers")
+    active = [p for p in people or [] if p["active"]]
+    trained = [p for p in active if p["trained_on"]]
     items.append(_item("Art. 26(2)", "oversight assigned to natural persons with competence, training and authority",
-                       PARTLY if reviewers else NOT, "escalation",
-                       "who holds authority per action type and tier (reviewer ids, quorum) is shown; competence and "
-                       "training are not evidenced" if reviewers else "the deployed policy was not read"))
+                       (EVIDENCED if active and len(trained) == len(active) else PARTLY) if reviewers else NOT,
+                       "escalation",
+                       ("who holds authority per action type and tier (reviewer ids, quorum) is shown; " +
+                        (f"each reviewer's roles, authority and training date are listed: {len(trained)} of "
+                         f"{len(active)} active reviewer(s) have a recorded training date" if people is not None
+                         else "competence and training are not evidenced")) if reviewers
+                       else "the deployed policy was not read"))
     items.append(_item("Art. 26(4)", "input data is relevant and sufficiently representative", NOT, None,
                        "proposals are checked against schemas; their representativeness is not assessed"))
     items.append(_item("Art. 26(5)", "monitor the operation; suspend use and inform the provider when at risk",

@@ -109,6 +109,7 @@ def assemble(src: Any, report: Report | None, period: dict[str, str | None], now
         "workflows": [workflow(w["name"], w["source"], w["definition"]) for w in src.workflows],
         "policy_version": (src.policy or {}).get("version"),
         "registry": src.registry,
+        "reviewers": src.people,
         "escalation": escalation(src.policy, src.registry),
         "kill_switch": {"state": src.kill_switch},
         "logging": {"events": sorted(_events()), "retention": retention(src.lock),

@@ -2,7 +2,8 @@
 
 From a stack: the deployed workflow definition (``describe_state_machine``), the policy and the
 kill switch (SSM), the reviewer registry (the workflow's first step's ``REVIEWERS``, which
-policy entries without their own reviewers fall back on), the bucket's Object Lock settings, the
+policy entries without their own reviewers fall back on, and each reviewer's roles, authority and
+training date from the registry parameter), the bucket's Object Lock settings, the
 digest public key and the trail for the period (``trail.read``). From an export: the trail, its
 lock settings and public key; the rest is read from a stack when one is named, else the workflow
 comes from the ASL files in ``statemachines/`` (when present) and the rest is listed as missing.
@@ -35,6 +36,7 @@ class Sources:
     registry: list[str] | None = None
     origin: dict[str, str] = field(default_factory=dict)              # part → where it came from
     missing: list[str] = field(default_factory=list)                  # what is not in the pack, and why
+    people: list[dict[str, Any]] | None = None     # the registry: roles, authority, active, trained_on (no emails)
 
 
 def _first_line(exc: Exception) -> str:
@@ -63,6 +65,10 @@ def from_stack(target: Any, since: str | None, until: str | None, progress: Call
     src.origin["registry"] = note
     if src.registry is None:
         src.missing.append(f"the reviewer registry: {note}")
+    src.people, note = _people(target, where)
+    src.origin["reviewers"] = note
+    if src.people is None:
+        src.missing.append(f"the reviewers' roles, authority and training dates: {note}")
     if trail_too:
         try:
             src.lock, src.public_key_der = trail.lock_settings(target), trail.public_key(target)
@@ -90,6 +96,22 @@ def _registry(target: Any, definition: dict[str, Any]) -> tuple[list[str] | None
     return [r for r in names.split(",") if r], f"the REVIEWERS setting of {function}"
 
 
+def _people(target: Any, where: str) -> tuple[list[dict[str, Any]] | None, str]:
+    """Each reviewer's roles, authority, active flag and training date (Art. 26), from the
+    deployed registry; emails and IAM principals are left out of the pack."""
+    from countersign.review.registry import parse
+
+    name = target.outputs.get("ReviewerRegistryParameterName")
+    if not name:
+        return None, "not read: the stack has no ReviewerRegistryParameterName output"
+    try:
+        registry = parse(json.loads(target.ssm.get_parameter(Name=name)["Parameter"]["Value"]))
+    except Exception as exc:        # access denied, or a registry that no longer parses
+        return None, f"not read: {_first_line(exc)}"
+    return [{k: v for k, v in r.to_dict().items() if k not in ("email", "principals")} for r in registry.reviewers], \
+        f"{where}: SSM parameter {name}"
+
+
 def from_export(path: str, since: str | None, until: str | None, target: Any | None) -> Sources:
     """The trail from an export (filtered to the period, as ``trail.read`` would); the deployed
     configuration from ``target`` when given."""
@@ -113,5 +135,6 @@ def from_export(path: str, since: str | None, until: str | None, target: Any | N
             "the deployed policy (escalation criteria, authority, quorum): no stack was named (--stack/--endpoint)",
             "the kill switch's current state: no stack was named (its flips in the trail are shown)",
             "the reviewer registry: no stack was named",
+            "the reviewers' roles, authority and training dates: no stack was named",
         ]
     return src
