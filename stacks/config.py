@@ -13,6 +13,7 @@ from typing import Any
 from countersign.workflow.asl import DEFAULT_MAX_GATES
 from countersign.evidence.identity import MODES as REVIEWER_IDENTITIES
 from countersign.review.registry import Registry, RegistryError, Reviewer, check_policy, parse
+from countersign.rules.autonomy import AUTONOMY, RISK as AUTONOMY_RISK
 from countersign.rules.policy import build_document, rules_for
 from countersign.rules.validation import SchemaError
 
@@ -88,8 +89,7 @@ class Config:
         try:
             policy = build_document(value("policy", {}), registry.names,
                                     lambda names: registry.expand(names, active_only=False),
-                                    autonomy_review=_autonomy_review(value("autonomy_review", {}),
-                                                                     [r.id for r in reviewers]))
+                                    autonomy_review=_autonomy_review(value("autonomy_review", {}), registry))
             check_policy(registry, policy, lambda t: rules_for(policy, t, registry.ids, registry.expand))
         except SchemaError as exc:
             raise ConfigError(f"context policy: {exc.message} (at {exc.path})") from None
@@ -144,13 +144,14 @@ def _ranged(raw: Any, key: str, low: int, high: int) -> int:
     return number
 
 
-def _autonomy_review(raw: Any, ids: list[str]) -> dict[str, Any]:
+def _autonomy_review(raw: Any, registry: Any) -> dict[str, Any]:
     """Who approves the calibrator's loosenings (``policy.autonomy``): ``{reviewers, quorum}``; by
-    default every reviewer, and two of them (one when there is only one)."""
+    default every active reviewer with the authority to decide it, and two of them (one if only one)."""
     if not isinstance(raw, dict) or set(raw) - {"reviewers", "quorum"}:
         raise ConfigError(f"context autonomy_review: {{\"reviewers\": [ids], \"quorum\": n}}, got {raw!r}")
-    reviewers = raw.get("reviewers", ids)
-    if not isinstance(reviewers, list) or not reviewers or set(reviewers) - set(ids):
+    able = [r.id for r in registry.reviewers if registry.refusal(r.id, AUTONOMY, AUTONOMY_RISK) is None]
+    reviewers = raw.get("reviewers", able or registry.ids)
+    if not isinstance(reviewers, list) or not reviewers or set(reviewers) - set(registry.ids):
         raise ConfigError(f"context autonomy_review.reviewers: configured reviewer ids, got {reviewers!r}")
     quorum = _ranged(raw.get("quorum", min(2, len(reviewers))), "autonomy_review.quorum", 1, len(reviewers))
     return {"reviewers": reviewers, "quorum": quorum}

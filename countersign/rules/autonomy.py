@@ -21,6 +21,7 @@ from countersign.rules.calibration import NEVER, Thresholds
 AUTONOMY = "policy.autonomy"
 CALIBRATOR = "system:calibrator"
 TIMEOUT_SECONDS = 7 * 86400          # a week to gather a quorum for an autonomy change
+RISK = "high"                        # who may approve one: reviewers with authority up to high, or above
 
 # What a policy.autonomy proposal carries. The reviewer may edit the two thresholds (modify), within
 # these bounds; ``basis`` is the effective thresholds the recommendation was computed against, so an
@@ -47,7 +48,7 @@ def builtin_rules(reviewers: list[str], quorum: int) -> dict[str, Any]:
     """The built-in action type's rules: always a human quorum, never auto-approved, no executor
     (the workflow's Conclude step applies an approved change). It inherits nothing from
     ``default``, so no deployment setting can give it an executor or an auto-approve threshold."""
-    return {"auto_approve_threshold": NEVER, "review_timeout_seconds": TIMEOUT_SECONDS, "risk": "critical",
+    return {"auto_approve_threshold": NEVER, "review_timeout_seconds": TIMEOUT_SECONDS, "risk": RISK,
             "reversible": True, "reviewers": reviewers, "quorum": quorum, "parameters": PARAMETERS,
             "spot_check_rate": 0.0}
 
@@ -103,7 +104,7 @@ def proposal(action_type: str, to: Thresholds, basis: Thresholds, policy_version
                                   "basis": {"auto_approve_threshold": basis.auto, "veto_threshold": basis.veto,
                                             "policy_version": policy_version}}},
         "confidence": 0,
-        "risk": "critical",
+        "risk": RISK,
         "reversible": True,
         "requested_by": CALIBRATOR,
         "reasoning": (f"The correction history supports it: {reason}. Deployed: {band(deployed)}. "

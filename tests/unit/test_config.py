@@ -34,7 +34,7 @@ def test_sample_context_builds():
     # the built-in policy.autonomy type: every reviewer may approve a calibrated loosening, two of them must
     assert cfg.policy == build_document(policy_source(), set(REVIEWERS), autonomy_review={"reviewers": REVIEWERS, "quorum": 2})
     autonomy = cfg.policy["action_types"]["policy.autonomy"]
-    assert (autonomy["auto_approve_threshold"], autonomy["quorum"], autonomy["risk"]) == (1, 2, "critical")
+    assert (autonomy["auto_approve_threshold"], autonomy["quorum"], autonomy["risk"]) == (1, 2, "high")
     assert cfg.calibrate_minutes == 60
     assert (cfg.audit_lock_mode, cfg.audit_retention_days, cfg.powertools_layer_version) == ("GOVERNANCE", 1, 27)
     assert cfg.review_base_url is None
@@ -199,3 +199,12 @@ def test_who_approves_autonomy_changes_is_checked():
     assert "calibrate_minutes: 5 to 1440, got 1" in refusal(calibrate_minutes=1)
     policy = {**CONTEXT["policy"], "action_types": {**CONTEXT["policy"]["action_types"], "policy.autonomy": {}}}
     assert "policy.autonomy is built in" in refusal(policy=policy)
+
+
+def test_by_default_autonomy_changes_go_to_the_reviewers_with_the_authority_to_decide_them():
+    people = [{"id": "alice", "email": "alice@example.com"},
+              {"id": "bob", "email": "bob@example.com", "authority": {"risk": "medium"}},
+              {"id": "carol", "email": "carol@example.com", "active": False},
+              {"id": "dan", "email": "dan@example.com", "authority": {"risk": "high"}}]
+    autonomy = config(reviewers=people).policy["action_types"]["policy.autonomy"]
+    assert (autonomy["reviewers"], autonomy["quorum"], autonomy["risk"]) == (["alice", "dan"], 2, "high")
