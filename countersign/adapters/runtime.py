@@ -3,6 +3,7 @@
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
 REVIEWERS (comma-separated ids), REVIEWER_EMAILS (JSON: id → email), REVIEWER_PRINCIPALS (JSON: id →
 IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS (JSON list),
+DIGEST_MINUTES (0, or the digest interval of ``notify: digest``),
 AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup). Only the clients a
 handler asks for are made.
 """
@@ -108,6 +109,7 @@ def build_deps(*needs: str) -> Deps:
         authenticated_only=env.get("SUBMIT_AUTHENTICATED_ONLY", "false") == "true",
         review_base_url=env.get("REVIEW_BASE_URL", ""),
         evidence_hosts=tuple(json.loads(env.get("EVIDENCE_HOSTS") or "[]")),
+        digest_seconds=60 * int(env.get("DIGEST_MINUTES") or 0),
         reviewer_identity=identity,
         **extra,
     )

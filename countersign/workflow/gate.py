@@ -15,7 +15,8 @@ from countersign.rules import canonical
 from countersign.workflow.case import Case, Execution
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import identities
-from countersign.review.links import review_url, sign
+from countersign.review import digest
+from countersign.review.links import INBOX_SECONDS, inbox_url, review_url, sign, sign_inbox
 from countersign.review.notify import review_email, subject
 from countersign.rules.policy import checked_document
 from countersign.rules.proposal import InvalidProposal, check
@@ -83,10 +84,13 @@ def request_review(state: dict[str, Any], task_token: str, route: str, entered_a
     review = Review(case.review_id, PENDING, case, tuple(tier["reviewers"]), deadline, reason, task_token,
                     mode=MODES[route], remind_at=deadline - lead if lead and deadline - lead > now else None)
     deps.reviews.create(review)
-    notify_reviewers(review, deps)
+    held = digest.held(review, deps)   # digest mode: not urgent, so it waits for each reviewer's digest
+    if not held:
+        notify_reviewers(review, deps)
     record = audit.append(deps.audit, case.execution.audit_stream, "review_requested", case.record({
         "actor": "system:request", "reason": reason, "mode": review.mode,
         "tier": tier["index"] + 1, "reviewers": list(review.reviewers), "deadline": deadline,
+        "notify": "digest" if held else "email",
     }), event_key=f"review_requested.{case.review_id}")
     return {"review_id": case.review_id, "notified": list(review.reviewers), "audit_seq": record["seq"]}
 
@@ -100,10 +104,12 @@ def notify_reviewers(review: Review, deps: Deps, reminder: bool = False) -> None
 
 def _send(review: Review, deps: Deps, reminder: bool) -> None:
     case = review.case
+    inbox_until = int(deps.clock()) + INBOX_SECONDS
     for reviewer in review.reviewers:
         token = sign(deps.mac, review.review_id, reviewer, review.deadline)
         url = review_url(deps.review_base_url, review.review_id, token)
-        body = review_email(case, review.reason, url, review.deadline, review.mode)
+        inbox = inbox_url(deps.review_base_url, sign_inbox(deps.mac, reviewer, inbox_until))
+        body = review_email(case, review.reason, url, review.deadline, review.mode, inbox)
         deps.notifier.send(reviewer, ("Reminder: " if reminder else "") + subject(case, review.mode),
                            ("Reminder: the deadline is close.\n\n" if reminder else "") + body)
 
