@@ -94,11 +94,11 @@ class ApprovalGate(Construct):
         mail_digest = fns.add("MailDigest", "lambdas.mail_digest.handler", timeout=300,
                               description="Send each reviewer one email listing the reviews held for the digest",
                               environment=notify_env)
-        if config.notify == "digest":   # without the schedule nothing is ever held, and it sends nothing
-            self.mail_digest_sweep = events.Rule(
-                self, "MailDigestSweep", description="Countersign: send each reviewer's digest email",
-                schedule=events.Schedule.rate(Duration.minutes(config.digest_minutes)),
-                targets=[targets.LambdaFunction(mail_digest, retry_attempts=2)])
+        # scheduled in digest mode only: otherwise nothing is ever held, and it would send nothing
+        self.mail_digest_sweep = events.Rule(
+            self, "MailDigestSweep", description="Countersign: send each reviewer's digest email",
+            schedule=events.Schedule.rate(Duration.minutes(config.digest_minutes)),
+            targets=[targets.LambdaFunction(mail_digest, retry_attempts=2)]) if config.notify == "digest" else None
         # One number: the dispatcher's timeout, from which both functions derive when a claim is stale.
         outbox_env = {**audit_env, **store_env, "DISPATCHER_TIMEOUT_SECONDS": str(config.dispatcher_timeout_seconds)}
         dispatcher = fns.add("Dispatcher", "lambdas.dispatcher.handler", timeout=config.dispatcher_timeout_seconds,

@@ -31,7 +31,8 @@ def acknowledge(stack: Stack) -> None:
         _ack(fn.role, f"AwsSolutions-IAM5[Resource::{_arn(stack, gate.audit.bucket)}/*]",
              "Audit records are appended under per-execution keys that cannot be listed in advance; "
              "the grant is PutObject/GetObject only (no delete, no retention or governance bypass).")
-    for fn in (gate.functions["RequestReview"], gate.functions["Dispatcher"], gate.functions["Reminders"]):
+    for fn in (gate.functions["RequestReview"], gate.functions["Dispatcher"], gate.functions["Reminders"],
+               gate.functions["MailDigest"]):
         _ack(fn.role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
              "CDK's grant for publishing to the KMS-encrypted topic / reading the encrypted stream.")
     _ack(gate.functions["Dispatcher"].role, "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
@@ -70,6 +71,10 @@ def acknowledge(stack: Stack) -> None:
     _ack(gate.digest_sweep, "Serverless-EventBusDLQ",
          "Each digest covers everything since the previous one: a failed run is covered by the next, so no "
          "stream head goes unsigned.")
+    if gate.mail_digest_sweep:
+        _ack(gate.mail_digest_sweep, "Serverless-EventBusDLQ",
+             "Held reviews stay queued until a digest lists them: a failed run is covered by the next one, and "
+             "every review stays in the reviewer's inbox meanwhile.")
     _ack(gate.reconcile_sweep, "Serverless-EventBusDLQ",
          "The reconciler is idempotent and runs every few minutes: a failed run is redone by the next one "
          "(undispatched decisions stay in the by-outbox index), so no decision is lost.")
