@@ -183,3 +183,13 @@ def test_the_reviewer_identity_context_key():
     assert config(audit_reviewer_identity="pseudonym").audit_reviewer_identity == "pseudonym"
     assert refusal(audit_reviewer_identity="name") == \
         "context audit_reviewer_identity: must be id or pseudonym, got 'name'"
+
+
+def test_the_notify_mode_and_digest_interval():
+    assert (config().notify, config().digest_minutes) == ("each", 60)
+    assert (config(notify="digest", digest_minutes="15").notify, config(digest_minutes=15).digest_minutes) == \
+        ("digest", 15)
+    assert refusal(notify="weekly") == "context notify: each (an email per review) or digest (batched), got 'weekly'"
+    for bad in (4, 1441):
+        assert refusal(notify="digest", digest_minutes=bad) == \
+            "context digest_minutes: 5 to 1440 (at most one digest per reviewer per interval)"
