@@ -102,3 +102,28 @@ def test_review_ids_are_valid_stable_per_tier_and_unique_per_execution():
     assert again.review_id(1) == runs[0].review_id(1)        # a retried step derives the same review
     reused = Execution(f"{arn}run-0", "run-0", "2027-03-01T00:00:00Z")
     assert reused.review_id(0) != runs[0].review_id(0)       # a name reused after 90 days is another review
+
+
+def inbox_refused(tok, now: float = NOW, key_mac=mac) -> str:
+    from countersign.review.links import verify_inbox
+
+    with pytest.raises(LinkRefused) as caught:
+        verify_inbox(key_mac, tok, now=now)
+    return str(caught.value)
+
+
+def test_an_inbox_link_opens_its_reviewers_inbox_until_it_expires_and_nothing_else():
+    from countersign.review.links import inbox_url, sign_inbox, verify_inbox
+
+    inbox = sign_inbox(mac, "alice", EXPIRES)
+    assert verify_inbox(mac, inbox, now=NOW) == Grant("", "alice", EXPIRES)
+    assert parse_qs(urlsplit(inbox_url("https://r.example/review/", inbox)).query)["t"] == [inbox]
+    assert inbox_refused(inbox, now=EXPIRES) == "inbox link expired"
+    assert inbox_refused(inbox.replace(".alice.", ".bob.")) == "inbox link signature does not match"
+    assert inbox_refused(sign_inbox(lambda m: mac(m, b"other key"), "alice", EXPIRES)) == \
+        "inbox link signature does not match"
+    # the two kinds are domain-separated: neither opens the other, even with the prefix swapped
+    assert inbox_refused(token()) == "malformed inbox link"
+    assert inbox_refused("i1." + token().removeprefix("v1.")) == "inbox link signature does not match"
+    assert refused(REVIEW_ID, inbox) == "malformed link"
+    assert refused(REVIEW_ID, "v1." + inbox.removeprefix("i1.")) == "link signature does not match this review"
