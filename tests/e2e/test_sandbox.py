@@ -339,3 +339,22 @@ def test_the_review_page_fits_a_phone_at_375_px(sandbox, tmp_path):
         chromium.close()
         pw.stop()
     assert (tmp_path / "review-375.png").stat().st_size > 0
+
+
+def test_countersign_local_serves_each_reviewers_inbox_from_the_emailed_link(sandbox, tmp_path):
+    import html
+    import re
+
+    path, marker = proposal_file(tmp_path)
+    run_cli(sandbox, "submit", str(path), "--json")
+    [url] = re.findall(r"http://\S+/inbox\?t=\S+", email_for(sandbox, marker, "bob")["body"])
+    found = []
+    while url:                                                  # page by page, as a reader follows "Next page"
+        page = urllib.request.urlopen(url).read().decode()
+        assert "You are <strong>bob</strong>" in page
+        found += [li for li in re.findall(r"<li>(.*?)</li>", page, re.S) if f"Refund case {marker}" in li]
+        nxt = re.search(r'<a href="([^"]+)">Next page</a>', page)
+        url = sandbox["web"] + "/" + html.unescape(nxt.group(1)) if nxt else ""
+    [entry] = found
+    review = sandbox["web"] + "/" + html.unescape(re.search(r'<a href="\./([^"]+)">', entry).group(1))
+    assert f"Refund case {marker}" in urllib.request.urlopen(review).read().decode()

@@ -17,25 +17,17 @@ import pytest
 
 from countersign.adapters.aws import DynamoReviewStore
 from countersign.review import links
-from countersign.review.reviews import PENDING, Decision, Review
+from countersign.review.reviews import Decision, Review
 from tests.helpers import decide, proposal, review_id_of, review_link, unique
 from tests.lambdas.test_review_api import item, new_refusals, refusals, review_id_of_link, token_of
+from tests.workflows.test_records import stack_mac
 
 INBOX = re.compile(r"https?://\S+/inbox\?t=\S+")
 BASE = "http://127.0.0.1:8000"
 
 
-def mac(stack):
-    key_id = next(res["Properties"]["Environment"]["Variables"]["LINK_KEY_ID"]
-                  for res in stack.deployment.template["Resources"].values()
-                  if res["Type"] == "AWS::Lambda::Function"
-                  and "LINK_KEY_ID" in res["Properties"].get("Environment", {}).get("Variables", {}))
-    kms = boto3.client("kms")
-    return lambda message: kms.generate_mac(KeyId=key_id, Message=message, MacAlgorithm="HMAC_SHA_256")["Mac"]
-
-
 def inbox_of(stack, reviewer: str, expires_in: int = 600) -> str:
-    return links.inbox_url(BASE, links.sign_inbox(mac(stack), reviewer, int(time.time()) + expires_in))
+    return links.inbox_url(BASE, links.sign_inbox(stack_mac(stack), reviewer, int(time.time()) + expires_in))
 
 
 def pages(stack, url: str) -> list[str]:
