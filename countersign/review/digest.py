@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from countersign.adapters.deps import Deps
 from countersign.evidence import audit
-from countersign.review.links import INBOX_SECONDS, inbox_url, review_url, sign, sign_inbox
+from countersign.review.links import emailed_inbox, review_url, sign
 from countersign.review.notify import clip, deadline_text
 from countersign.review.inert import defang
 from countersign.review.reviews import PENDING, Review, inbox_key
@@ -68,7 +68,6 @@ def subject(count: int) -> str:
 
 
 def digest_email(reviews: list[Review], reviewer: str, deps: Deps) -> str:
-    now = int(deps.clock())
     lines = [f"{len(reviews)} proposed AI action{'s are' if len(reviews) != 1 else ' is'} waiting for you "
              f"(new since your last digest; urgent ones are mailed at once).", ""]
     for n, review in enumerate(reviews[:MAX_LISTED], 1):
@@ -80,8 +79,7 @@ def digest_email(reviews: list[Review], reviewer: str, deps: Deps) -> str:
                   f"   {review_url(deps.review_base_url, review.review_id, token)}", ""]
     if len(reviews) > MAX_LISTED:
         lines += [f"… and {len(reviews) - MAX_LISTED} more: see your inbox.", ""]
-    expires = now + INBOX_SECONDS
-    lines += [f"Your inbox, everything pending for you (valid until {deadline_text(expires)}):",
-              inbox_url(deps.review_base_url, sign_inbox(deps.mac, reviewer, expires)), "",
+    inbox, expires = emailed_inbox(deps.mac, deps.review_base_url, reviewer, deps.clock())
+    lines += [f"Your inbox, everything pending for you (valid until {deadline_text(expires)}):", inbox, "",
               "These links are yours alone; opening them changes nothing. Do not forward them."]
     return "\n".join(lines)

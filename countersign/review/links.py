@@ -118,6 +118,12 @@ def inbox_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/inbox?t={quote(token)}"
 
 
+def emailed_inbox(mac: Mac, base_url: str, reviewer: str, now: float) -> tuple[str, int]:
+    """The inbox link an email carries, and when it expires (``INBOX_SECONDS`` from ``now``)."""
+    expires_at = int(now) + INBOX_SECONDS
+    return inbox_url(base_url, sign_inbox(mac, reviewer, expires_at)), expires_at
+
+
 def verify_inbox(mac: Mac, token: str | None, now: float | None = None) -> Grant:
     """Whose inbox ``token`` opens until when (``review_id`` empty), or raise LinkRefused."""
     match = _INBOX.match(token or "")

@@ -16,7 +16,7 @@ from countersign.workflow.case import Case, Execution
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import identities
 from countersign.review import digest
-from countersign.review.links import INBOX_SECONDS, inbox_url, review_url, sign, sign_inbox
+from countersign.review.links import emailed_inbox, review_url, sign
 from countersign.review.notify import review_email, subject
 from countersign.rules.policy import checked_document
 from countersign.rules.proposal import InvalidProposal, check
@@ -104,11 +104,10 @@ def notify_reviewers(review: Review, deps: Deps, reminder: bool = False) -> None
 
 def _send(review: Review, deps: Deps, reminder: bool) -> None:
     case = review.case
-    inbox_until = int(deps.clock()) + INBOX_SECONDS
     for reviewer in review.reviewers:
         token = sign(deps.mac, review.review_id, reviewer, review.deadline)
         url = review_url(deps.review_base_url, review.review_id, token)
-        inbox = inbox_url(deps.review_base_url, sign_inbox(deps.mac, reviewer, inbox_until))
+        inbox, _ = emailed_inbox(deps.mac, deps.review_base_url, reviewer, deps.clock())
         body = review_email(case, review.reason, url, review.deadline, review.mode, inbox)
         deps.notifier.send(reviewer, ("Reminder: " if reminder else "") + subject(case, review.mode),
                            ("Reminder: the deadline is close.\n\n" if reminder else "") + body)
