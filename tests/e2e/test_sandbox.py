@@ -347,7 +347,9 @@ def test_countersign_local_serves_each_reviewers_inbox_from_the_emailed_link(san
 
     path, marker = proposal_file(tmp_path)
     run_cli(sandbox, "submit", str(path), "--json")
-    [url] = re.findall(r"http://\S+/inbox\?t=\S+", email_for(sandbox, marker, "bob")["body"])
+    email = email_for(sandbox, marker, "bob")
+    [url] = re.findall(r"http://\S+/inbox\?t=\S+", email["body"])
+    assert email["inbox"] == url                                # outbox.json names it, for scripts
     found = []
     while url:                                                  # page by page, as a reader follows "Next page"
         page = urllib.request.urlopen(url).read().decode()

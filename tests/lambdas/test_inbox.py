@@ -108,7 +108,7 @@ def test_every_review_email_carries_the_inbox_and_it_lists_the_review_with_quoru
     review_id = review_id_of(stack, arn)
     email = stack.wait_for_email("alice", review_id)
     [inbox] = INBOX.findall(email.body)
-    assert "Everything waiting for you, nearest deadline first:\n" + inbox in email.body
+    assert "Everything waiting for you, nearest deadline first:\n" + inbox in email.body and email.inbox == inbox
     summary = json.loads(stack.sfn.describe_execution(executionArn=arn)["input"])["action"]["summary"]
     assert "quorum: 0 of 2 approvals" in entry_for(pages(stack, inbox), summary)
     assert decide(stack, email.links[0], "approve", "fine").status == 200
