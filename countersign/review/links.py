@@ -12,6 +12,7 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 from urllib.parse import quote
 
@@ -119,9 +120,16 @@ def inbox_url(base_url: str, token: str) -> str:
 
 
 def emailed_inbox(mac: Mac, base_url: str, reviewer: str, now: float) -> tuple[str, int]:
-    """The inbox link an email carries, and when it expires (``INBOX_SECONDS`` from ``now``)."""
-    expires_at = int(now) + INBOX_SECONDS
-    return inbox_url(base_url, sign_inbox(mac, reviewer, expires_at)), expires_at
+    """The inbox link an email carries, and when it expires: at the end of the UTC day
+    ``INBOX_SECONDS`` after ``now`` (7 to 8 days), so a container signs one per reviewer and day
+    and every email of that day reuses it (one KMS call, not one per email)."""
+    expires_at = (int(now) + INBOX_SECONDS) // 86400 * 86400 + 86400
+    return inbox_url(base_url, _signed_inbox(mac, reviewer, expires_at)), expires_at
+
+
+@lru_cache(maxsize=1024)
+def _signed_inbox(mac: Mac, reviewer: str, expires_at: int) -> str:
+    return sign_inbox(mac, reviewer, expires_at)
 
 
 def verify_inbox(mac: Mac, token: str | None, now: float | None = None) -> Grant:

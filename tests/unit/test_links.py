@@ -127,3 +127,21 @@ def test_an_inbox_link_opens_its_reviewers_inbox_until_it_expires_and_nothing_el
     assert inbox_refused("i1." + token().removeprefix("v1.")) == "inbox link signature does not match"
     assert refused(REVIEW_ID, inbox) == "malformed link"
     assert refused(REVIEW_ID, "v1." + inbox.removeprefix("i1.")) == "link signature does not match this review"
+
+
+def test_the_emailed_inbox_link_lasts_seven_to_eight_days_and_is_signed_once_per_reviewer_and_day():
+    from countersign.review.links import emailed_inbox, verify_inbox
+
+    calls = []
+
+    def counting(message: bytes) -> bytes:
+        calls.append(message)
+        return mac(message)
+
+    day = 1_795_478_400                                  # 2026-11-24 00:00 UTC
+    morning, expires = emailed_inbox(counting, "https://r.example", "alice", day + 60)
+    evening, later = emailed_inbox(counting, "https://r.example", "alice", day + 86_000)
+    assert morning == evening and expires == later == day + 8 * 86_400 and len(calls) == 1
+    assert emailed_inbox(counting, "https://r.example", "bob", day + 60)[0] != morning and len(calls) == 2
+    token = parse_qs(urlsplit(morning).query)["t"][0]
+    assert verify_inbox(mac, token, now=day + 8 * 86_400 - 1).reviewer == "alice"
