@@ -26,7 +26,11 @@ The sandbox's output is drained while it runs; exceptions it printed (tracebacks
 counted in the report. Finally the sandbox is stopped with SIGINT (as Ctrl-C) and its exit code is
 reported. It only prints; exit 0.
 
+4. Email cost (``--mail N``, default off): N pending reviews in each notify mode, each in a sandbox
+   of its own (bench/mail.py): how many emails the stack sends, and how long SNS's ~10 emails/s takes.
+
 Run:  python bench/sandbox.py [--proposals 200] [--burst 100] [--pending 1000] [--timeout 1200] [--workers 8]
+                             [--mail 1000 [--mail-urgent 0.1]]
 """
 from __future__ import annotations
 
@@ -82,7 +86,8 @@ class Sandbox:
     """``countersign local`` in a subprocess. Its output (one line per HTTP request) is drained by a
     thread, otherwise the pipe fills after a few thousand requests and the sandbox blocks on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, overrides: list[str] = ()) -> None:
+        self.overrides = [arg for kv in overrides for arg in ("-c", kv)]   # context, as KEY=VALUE
         self.port, self.aws_port = free_port(), free_port()
         self.web, self.aws = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.aws_port}"
         self.tail: collections.deque[str] = collections.deque(maxlen=200)
@@ -96,7 +101,7 @@ class Sandbox:
         env.pop("AWS_ENDPOINT_URL", None)
         began = time.monotonic()
         self.proc = subprocess.Popen([sys.executable, "-m", "countersign", "local", "--port", str(self.port),
-                                      "--aws-port", str(self.aws_port)], cwd=ROOT, env=env,
+                                      "--aws-port", str(self.aws_port), *self.overrides], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      # a shell's background job inherits SIGINT ignored; Ctrl-C must work
                                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -162,10 +167,12 @@ class Driver:
         self.template = json.loads((ROOT / "examples" / "refund.json").read_text())
         self.fetches: list[tuple[float, int, int]] = []     # (seconds, bytes, emails) per outbox fetch
 
-    def start(self, marker: str) -> str:
+    def start(self, marker: str, risk: str | None = None) -> str:
         doc = json.loads(json.dumps(self.template))
         doc["action"]["summary"] = f"Refund case {marker}"
         doc["confidence"] = 0.72
+        if risk:
+            doc["risk"] = risk
         try:
             return self.sfn.start_execution(stateMachineArn=self.machine, name=marker,
                                             input=json.dumps(doc))["executionArn"]
@@ -387,6 +394,9 @@ def main() -> int:
     cli.add_argument("--burst", type=int, default=100, help="page views and POSTs at once on one review (100)")
     cli.add_argument("--email-poll", type=float, default=POLL,
                      help="pause between /outbox.json fetches in the latency run, seconds (0.005)")
+    cli.add_argument("--mail", type=int, default=0,
+                     help="pending reviews whose email cost is counted in each notify mode, two more sandboxes (0)")
+    cli.add_argument("--mail-urgent", type=float, default=0.1, help="share of them that is urgent (risk high) (0.1)")
     args = cli.parse_args()
 
     wall = time.monotonic()
@@ -487,6 +497,11 @@ def main() -> int:
         for line, n in sandbox.errors.most_common(5):
             print(f"  {n:>5} x {line}")
         print()
+    if args.mail > 0:
+        from mail import one_mode, report
+        print(f"mail: {args.mail} pending reviews in each notify mode", flush=True)
+        report([one_mode(Sandbox, Driver, mode, args.mail, args.mail_urgent, args.workers, args.timeout)
+                for mode in ("each", "digest")])
     print(f"sandbox stop (SIGINT): exit {code}, {stop_seconds:.1f} s, "
           f"{'printed' if said_stopped else 'did NOT print'} 'stopped.'; {sandbox.lines} log lines after the banner")
     print(f"total run time {time.monotonic() - wall:.1f} s")

@@ -1,4 +1,5 @@
-"""Review API: GET /reviews/{id}?t=… shows the case; POST /reviews/{id}/decision records a decision.
+"""Review API: GET /reviews/{id}?t=… shows the case; POST /reviews/{id}/decision records a decision;
+GET /inbox?t=… lists the reviewer's pending reviews.
 
 GET and HEAD never change anything (mail scanners open links); only a POSTed form decides.
 """
@@ -8,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign.review import desk
+from countersign.review import desk, inbox
 from countersign.review.pages import SECURITY_HEADERS
 from countersign.adapters.runtime import build_deps
 
@@ -32,6 +33,13 @@ def show(review_id: str):
     token = app.current_event.get_query_string_value("t")
     reply = desk.show(review_id, token, DEPS, f"{review_id}/decision", _request())
     return _reply(reply, body=app.current_event.http_method == "GET")
+
+
+@app.route("/inbox", method=["GET", "HEAD"])
+def show_inbox():
+    event = app.current_event
+    reply = inbox.show(event.get_query_string_value("t"), event.get_query_string_value("after"), DEPS, _request())
+    return _reply(reply, body=event.http_method == "GET")
 
 
 @app.post("/reviews/<review_id>/decision")

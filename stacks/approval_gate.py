@@ -85,7 +85,9 @@ class ApprovalGate(Construct):
                                          "EVIDENCE_HOSTS": json.dumps(list(config.evidence_hosts))})
         self.api = ReviewApi(self, "ReviewApi", handler=review_fn, retain_logs=prod)
         notify_env = {**audit_env, **store_env, **link_env, "TOPIC_ARN": self.notifications.topic.topic_arn,
-                      "REVIEW_BASE_URL": config.review_base_url or self.api.url}   # whoever emails review links
+                      "REVIEW_BASE_URL": config.review_base_url or self.api.url,   # whoever emails review links
+                      "DIGEST_MINUTES": str(config.digest_minutes if config.notify == "digest" else 0),
+                      "REVIEWERS": ",".join(config.reviewer_ids)}
         request = fns.add("RequestReview", "lambdas.request_review.handler",
                           description="Store pending review, notify reviewers",
                           environment=notify_env)
@@ -98,6 +100,14 @@ class ApprovalGate(Construct):
         self.reminder_sweep = events.Rule(self, "ReminderSweep", description="Countersign: send due reminders",
                     schedule=events.Schedule.rate(Duration.minutes(config.reminder_sweep_minutes)),
                     targets=[targets.LambdaFunction(reminders, retry_attempts=2)])
+        mail_digest = fns.add("MailDigest", "lambdas.mail_digest.handler", timeout=300,
+                              description="Send each reviewer one email listing the reviews held for the digest",
+                              environment=notify_env)
+        # scheduled in digest mode only: otherwise nothing is ever held, and it would send nothing
+        self.mail_digest_sweep = events.Rule(
+            self, "MailDigestSweep", description="Countersign: send each reviewer's digest email",
+            schedule=events.Schedule.rate(Duration.minutes(config.digest_minutes)),
+            targets=[targets.LambdaFunction(mail_digest, retry_attempts=2)]) if config.notify == "digest" else None
         # One number: the dispatcher's timeout, from which both functions derive when a claim is stale.
         outbox_env = {**audit_env, **store_env, "DISPATCHER_TIMEOUT_SECONDS": str(config.dispatcher_timeout_seconds)}
         dispatcher = fns.add("Dispatcher", "lambdas.dispatcher.handler", timeout=config.dispatcher_timeout_seconds,
@@ -119,7 +129,7 @@ class ApprovalGate(Construct):
             schedule=events.Schedule.rate(Duration.minutes(config.reconcile_minutes)),
             targets=[targets.LambdaFunction(reconciler, retry_attempts=2)])
 
-        for fn in (prepare, review_fn, request, conclude, dispatcher, reminders, reconciler):
+        for fn in (prepare, review_fn, request, conclude, dispatcher, reminders, reconciler, mail_digest):
             self.audit.grant_append(fn)
         for fn in (prepare, conclude):   # the policy in effect: deployed, plus the calibrated adjustments
             self.policy.grant_read(fn)
@@ -137,12 +147,16 @@ class ApprovalGate(Construct):
         for fn in (request, reminders):   # plus the idempotency records of the review emails
             self.reviews.grant(fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
         self.reviews.grant_index_query(reminders, "by-reminder")
+        self.reviews.grant_index_query(review_fn, "by-reviewer")   # the inbox
+        # the digest: held reviews (DIGEST#<reviewer> items), read, claimed per interval and removed
+        self.reviews.grant(mail_digest, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
+                           "dynamodb:DeleteItem")
         self.reviews.grant_index_query(reconciler, "by-outbox")
-        for fn in (request, review_fn, conclude, dispatcher, reminders, reconciler):
+        for fn in (request, review_fn, conclude, dispatcher, reminders, reconciler, mail_digest):
             self.data_key.grant(fn, "kms:Decrypt", "kms:GenerateDataKey")
-        for fn in (prepare, request, review_fn, reminders):   # prepare: the spot-check draw
+        for fn in (prepare, request, review_fn, reminders, mail_digest):   # prepare: the spot-check draw
             self.link_key.grant(fn, "kms:GenerateMac")
-        for fn in (request, reminders):
+        for fn in (request, reminders, mail_digest):
             self.notifications.topic.grant_publish(fn)
 
         self.workflow = Workflow(self, "ApprovalGate", asl="approval_gate.asl.json",
@@ -196,7 +210,8 @@ class ApprovalGate(Construct):
                                           "status": {"S": lambda_.FilterRule.is_equal("DECIDED")}}}})]))
         self.functions = {"Prepare": prepare, "ReviewApi": review_fn, "RequestReview": request,
                           "Conclude": conclude, "Dispatcher": dispatcher, "Reminders": reminders,
-                          "Reconciler": reconciler, "Digest": digest, "Calibrator": calibrator}
+                          "Reconciler": reconciler, "Digest": digest, "Calibrator": calibrator,
+                          "MailDigest": mail_digest}
         self.verdict_delivery = VerdictDelivery(self, "VerdictDelivery", state_machine=self.workflow.state_machine,
                                                 destinations=config.verdict_destinations) \
             if config.verdict_destinations else None

@@ -53,6 +53,8 @@ class Config:
     evidence_hosts: tuple[str, ...] = ()         # hosts whose https evidence URLs the review page may link
     audit_reviewer_identity: str = "id"          # audit records name reviewers by registry id, or by pseudonym
     calibrate_minutes: int = 60                  # how often the calibrator runs (drift demotes within this)
+    notify: str = "each"                         # each: one email per review at once; digest: batched
+    digest_minutes: int = 60                     # notify=digest: at most one digest per reviewer per interval
 
     @property
     def is_production(self) -> bool:
@@ -129,12 +131,19 @@ class Config:
         identity = str(value("audit_reviewer_identity", "id"))
         if identity not in REVIEWER_IDENTITIES:
             raise ConfigError(f"context audit_reviewer_identity: must be id or pseudonym, got {identity!r}")
+        notify = str(value("notify", "each"))
+        if notify not in ("each", "digest"):
+            raise ConfigError(f"context notify: each (an email per review) or digest (batched), got {notify!r}")
+        digest_minutes = _int(value("digest_minutes", 60), "digest_minutes")
+        if not 5 <= digest_minutes <= 1440:
+            raise ConfigError("context digest_minutes: 5 to 1440 (at most one digest per reviewer per interval)")
         return cls(stage, reviewers, policy, retention, lock_mode, base_url,
                    _int(value("powertools_layer_version", 27), "powertools_layer_version"), max_gates, sweep,
                    dispatcher_timeout, reconcile, _destinations(value("verdict_destinations", [])),
                    _bool(value("authenticated_submitter_only", stage == "prod"), "authenticated_submitter_only"),
                    _digest_minutes(value("audit_digest_minutes", 60)), _hosts(value("evidence_hosts", [])),
-                   identity, _ranged(value("calibrate_minutes", 60), "calibrate_minutes", 5, 1440))
+                   identity, _ranged(value("calibrate_minutes", 60), "calibrate_minutes", 5, 1440), notify,
+                   digest_minutes)
 
 
 def _ranged(raw: Any, key: str, low: int, high: int) -> int:

@@ -34,7 +34,7 @@ def acknowledge(stack: Stack) -> None:
              "Audit records are appended under per-execution keys that cannot be listed in advance; "
              "the grant is PutObject/GetObject only (no delete, no retention or governance bypass).")
     for fn in (gate.functions["RequestReview"], gate.functions["Dispatcher"], gate.functions["Reminders"],
-               gate.functions["Calibrator"]):
+               gate.functions["Calibrator"], gate.functions["MailDigest"]):
         _ack(fn.role, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
              "CDK's grant for publishing to the KMS-encrypted topic / reading the encrypted stream.")
     _ack(gate.functions["Dispatcher"].role, "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
@@ -84,6 +84,10 @@ def acknowledge(stack: Stack) -> None:
              "cannot be listed in advance; the grant is GetObject only, under those two prefixes.")
     _ack(gate.vigilance.schedule, "Serverless-EventBusDLQ",
          "The vigilance watch recomputes everything from the trail each run: a failed run is redone by the next.")
+    if gate.mail_digest_sweep:
+        _ack(gate.mail_digest_sweep, "Serverless-EventBusDLQ",
+             "Held reviews stay queued until a digest lists them: a failed run is covered by the next one, and "
+             "every review stays in the reviewer's inbox meanwhile.")
     _ack(gate.reconcile_sweep, "Serverless-EventBusDLQ",
          "The reconciler is idempotent and runs every few minutes: a failed run is redone by the next one "
          "(undispatched decisions stay in the by-outbox index), so no decision is lost.")

@@ -53,6 +53,10 @@ class ReviewApi(Construct):
                 "method.request.path.review_id": True, "method.request.querystring.t": True})
         review.add_resource("decision").add_method("POST", integration, request_validator=validator,
                                                    request_parameters={"method.request.path.review_id": True})
+        inbox = self.api.root.add_resource("inbox")   # a reviewer's pending reviews (GET /inbox?t=…)
+        for method in ("GET", "HEAD"):
+            inbox.add_method(method, integration, request_validator=validator, request_parameters={
+                "method.request.querystring.t": True, "method.request.querystring.after": False})
 
     @property
     def url(self) -> str:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from countersign.workflow.case import Case
-from countersign.review.reviews import DECIDED, DISPATCHED, DISPATCHING, EXPIRED, PENDING, Decision, Review
+from countersign.review.reviews import DECIDED, DISPATCHED, DISPATCHING, EXPIRED, PENDING, Decision, Review, inbox_key
 
 
 class S3AuditStore:
@@ -98,11 +98,11 @@ class DynamoReviewStore:
         except self.ddb.exceptions.ConditionalCheckFailedException:
             self._retarget(review)
             return
-        for reviewer in review.reviewers:   # the by-reviewer index: who has what pending
+        for reviewer in review.reviewers:   # the by-reviewer index: who has what pending, in inbox order
             self.ddb.put_item(TableName=self.table, Item={
                 "pk": pk, "sk": {"S": f"REVIEWER#{reviewer}"}, "reviewer": {"S": reviewer},
                 "review_id": {"S": review.review_id}, "status": {"S": PENDING},
-                "pending_until": {"S": deadline.zfill(12)}, "expires_at": item["expires_at"]})
+                "pending_until": {"S": inbox_key(review)}, "expires_at": item["expires_at"]})
 
     def _retarget(self, review: Review) -> None:
         """A retried request step found its review already decided: the decision stands, and it is
@@ -201,6 +201,51 @@ class DynamoReviewStore:
                              KeyConditionExpression="reviewer = :r",
                              ExpressionAttributeValues={":r": {"S": reviewer}})
         return [i["review_id"]["S"] for i in got.get("Items", [])]
+
+    def _open(self, reviewer: str, after: str, now: int) -> dict[str, Any]:
+        """The by-reviewer query for this reviewer's reviews whose deadline is still ahead, after a cursor."""
+        return {"TableName": self.table, "IndexName": "by-reviewer",
+                "KeyConditionExpression": "reviewer = :r AND pending_until > :after",
+                "ExpressionAttributeValues": {":r": {"S": reviewer}, ":after": {"S": max(after, f"{now:012d}#~")}}}
+
+    def inbox_page(self, reviewer: str, after: str, now: int, size: int) -> tuple[list[tuple[str, str]], bool]:
+        """Up to ``size`` (inbox key, review id) pairs in inbox order after ``after``, and whether more follow."""
+        got = self.ddb.query(**self._open(reviewer, after, now), Limit=size + 1)
+        rows = [(i["pending_until"]["S"], i["review_id"]["S"]) for i in got.get("Items", [])]
+        return rows[:size], len(rows) > size
+
+    def count_open(self, reviewer: str, now: int) -> int:
+        pages = self.ddb.get_paginator("query").paginate(**self._open(reviewer, "", now), Select="COUNT")
+        return sum(page["Count"] for page in pages)
+
+    def queue_digest(self, reviewer: str, review: Review) -> None:
+        """Hold a review for ``reviewer``'s next digest (an item under ``DIGEST#<reviewer>``)."""
+        self.ddb.put_item(TableName=self.table, Item={
+            "pk": {"S": f"DIGEST#{reviewer}"}, "sk": {"S": f"QUEUED#{review.review_id}"},
+            "review_id": {"S": review.review_id}, "expires_at": {"N": str(review.deadline + 86400)}})
+
+    def queued_digest(self, reviewer: str) -> list[str]:
+        pages = self.ddb.get_paginator("query").paginate(
+            TableName=self.table, ConsistentRead=True, KeyConditionExpression="pk = :p AND begins_with(sk, :q)",
+            ExpressionAttributeValues={":p": {"S": f"DIGEST#{reviewer}"}, ":q": {"S": "QUEUED#"}})
+        return [item["review_id"]["S"] for page in pages for item in page.get("Items", [])]
+
+    def claim_digest(self, reviewer: str, window: int) -> bool:
+        """Take ``reviewer``'s digest for interval ``window``; False if one was taken for it already."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key={"pk": {"S": f"DIGEST#{reviewer}"}, "sk": {"S": "SENT"}},
+                UpdateExpression="SET sent_window = :w",
+                ConditionExpression="attribute_not_exists(sent_window) OR sent_window < :w",
+                ExpressionAttributeValues={":w": {"N": str(window)}})
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def unqueue_digest(self, reviewer: str, review_ids: list[str]) -> None:
+        for review_id in review_ids:
+            self.ddb.delete_item(TableName=self.table, Key={"pk": {"S": f"DIGEST#{reviewer}"},
+                                                            "sk": {"S": f"QUEUED#{review_id}"}})
 
 
 class DynamoPseudonyms:

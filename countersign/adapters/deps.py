@@ -22,6 +22,7 @@ class Deps:
     authenticated_only: bool = False   # refuse proposals that did not come through the authenticated submit path
     review_base_url: str = ""
     evidence_hosts: tuple[str, ...] = ()   # hosts an AI-written evidence URL may link to on the review page
+    digest_seconds: int = 0            # notify=digest: the digest interval (0: each review is emailed at once)
     reviewer_identity: str = "id"      # how audit records name reviewers: id | pseudonym (read by Prepare)
     pseudonyms: Any = None             # identity.PseudonymLookup: pseudonym → id, outside the locked bucket
     autonomy: Any = None               # aws.DynamoAutonomy: the adjustments beside the deployed policy

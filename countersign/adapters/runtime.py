@@ -2,10 +2,11 @@
 
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
 REVIEWERS (comma-separated ids), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS
-(JSON list), AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup),
-REGISTRY_PARAMETER and REGISTRY_CACHE_SECONDS (the reviewer registry in SSM: roles, authority, active,
-emails and IAM principals), CALIBRATOR_PRINCIPAL (the calibrator's role ARN), STATE_MACHINE_ARN (for the
-calibrator). Only the clients a handler asks for are made.
+(JSON list), DIGEST_MINUTES (0, or the digest interval of ``notify: digest``), AUDIT_REVIEWER_IDENTITY
+(id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup), REGISTRY_PARAMETER and
+REGISTRY_CACHE_SECONDS (the reviewer registry in SSM: roles, authority, active, emails and IAM principals),
+CALIBRATOR_PRINCIPAL (the calibrator's role ARN), STATE_MACHINE_ARN (for the calibrator). Only the clients a
+handler asks for are made.
 """
 from __future__ import annotations
 
@@ -127,6 +128,7 @@ def build_deps(*needs: str) -> Deps:
         authenticated_only=env.get("SUBMIT_AUTHENTICATED_ONLY", "false") == "true",
         review_base_url=env.get("REVIEW_BASE_URL", ""),
         evidence_hosts=tuple(json.loads(env.get("EVIDENCE_HOSTS") or "[]")),
+        digest_seconds=60 * int(env.get("DIGEST_MINUTES") or 0),
         reviewer_identity=identity,
         calibrator=env.get("CALIBRATOR_PRINCIPAL") or None,
         **extra,

@@ -21,7 +21,7 @@ RECORD_SCHEMA = "countersign.audit/1"
 EVENTS = frozenset({
     "proposal_received", "review_requested", "decision_recorded", "auto_approved",
     "expired", "late_decision", "refused_request", "verdict_issued", "kill_switch_changed", "vote_recorded",
-    "escalated", "reminder_sent", "action_executed", "execution_failed", "dispatch_resumed",
+    "escalated", "reminder_sent", "action_executed", "execution_failed", "dispatch_resumed", "digest_sent",
     "autonomy_changed", "autonomy_demoted",
 })
 

@@ -1,4 +1,4 @@
-"""Signed review links.
+"""Signed review links, and each reviewer's inbox link.
 
 A link carries a review id, a reviewer id, an expiry and a MAC over the three, never the task
 token. The MAC key lives in KMS (an HMAC_256 key); ``mac`` is any callable that returns the MAC of
@@ -12,6 +12,7 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -57,12 +58,18 @@ def verify(mac: Mac, review_id: str, token: str | None, now: float | None = None
     if not match or not valid_review_id(review_id):
         raise LinkRefused("malformed link")
     reviewer, expires_at, given = match.group(1), int(match.group(2)), match.group(3)
-    expected = _b64(mac(_message(review_id, reviewer, expires_at)))
-    if not hmac.compare_digest(expected.encode(), given.encode()):
-        raise LinkRefused("link signature does not match this review")
-    if (time.time() if now is None else now) >= expires_at:
-        raise LinkRefused("link expired")
+    _genuine(mac, _message(review_id, reviewer, expires_at), given, expires_at, now,
+             "link signature does not match this review", "link expired")
     return Grant(review_id, reviewer, expires_at)
+
+
+def _genuine(mac: Mac, message: bytes, given: str, expires_at: int, now: float | None,
+             forged: str, expired: str) -> None:
+    """The MAC matches (constant-time comparison) and the link has not expired, or LinkRefused."""
+    if not hmac.compare_digest(_b64(mac(message)).encode(), given.encode()):
+        raise LinkRefused(forged)
+    if (time.time() if now is None else now) >= expires_at:
+        raise LinkRefused(expired)
 
 
 # The rendering stamp: when the review page was rendered, a hidden form field signed like a link
@@ -108,3 +115,45 @@ def seal_shown(mac: Mac, review_id: str, reviewer: str, shown: Any) -> str:
 
 def shown_matches(mac: Mac, review_id: str, reviewer: str, shown: Any, seal: str) -> bool:
     return hmac.compare_digest(seal_shown(mac, review_id, reviewer, shown).encode(), (seal or "").encode())
+
+
+# The inbox link: bound to one reviewer, not to a review. Its own prefix and its own MAC domain, so
+# an inbox token never opens a review and a review token never opens an inbox, even re-prefixed.
+_INBOX = re.compile(r"^i1\.([a-z0-9][a-z0-9_-]{0,31})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})$")
+INBOX_SECONDS = 7 * 86400     # how long an emailed inbox link stays valid
+
+
+def _inbox_message(reviewer: str, expires_at: int) -> bytes:
+    return f"countersign-inbox|v1|{reviewer}|{expires_at}".encode()
+
+
+def sign_inbox(mac: Mac, reviewer: str, expires_at: int) -> str:
+    return f"i1.{reviewer}.{expires_at}.{_b64(mac(_inbox_message(reviewer, expires_at)))}"
+
+
+def inbox_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/inbox?t={quote(token)}"
+
+
+def emailed_inbox(mac: Mac, base_url: str, reviewer: str, now: float) -> tuple[str, int]:
+    """The inbox link an email carries, and when it expires: at the end of the UTC day
+    ``INBOX_SECONDS`` after ``now`` (7 to 8 days), so a container signs one per reviewer and day
+    and every email of that day reuses it (one KMS call, not one per email)."""
+    expires_at = (int(now) + INBOX_SECONDS) // 86400 * 86400 + 86400
+    return inbox_url(base_url, _signed_inbox(mac, reviewer, expires_at)), expires_at
+
+
+@lru_cache(maxsize=1024)
+def _signed_inbox(mac: Mac, reviewer: str, expires_at: int) -> str:
+    return sign_inbox(mac, reviewer, expires_at)
+
+
+def verify_inbox(mac: Mac, token: str | None, now: float | None = None) -> Grant:
+    """Whose inbox ``token`` opens until when (``review_id`` empty), or raise LinkRefused."""
+    match = _INBOX.match(token or "")
+    if not match:
+        raise LinkRefused("malformed inbox link")
+    reviewer, expires_at, given = match.group(1), int(match.group(2)), match.group(3)
+    _genuine(mac, _inbox_message(reviewer, expires_at), given, expires_at, now,
+             "inbox link signature does not match", "inbox link expired")
+    return Grant("", reviewer, expires_at)

@@ -3,7 +3,7 @@
 The summary and the requester are AI-written: labelled as such, stripped of control characters,
 defanged (``inert.defang``: no URL, host or address a mail client would make a live link) and cut
 to length. The subject is reduced to printable ASCII, which SNS requires, and defanged too. The
-only live link in the email is the reviewer's own review link.
+only live links in the email are the reviewer's own review link and inbox link.
 """
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def deadline_text(deadline: int) -> str:
     return datetime.fromtimestamp(deadline, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def review_email(case: Case, reason: str, url: str, deadline: int, mode: str = "review") -> str:
+def review_email(case: Case, reason: str, url: str, deadline: int, mode: str = "review", inbox: str = "") -> str:
+    """``inbox``: the reviewer's inbox link (everything pending for them), if there is one."""
     veto = mode in ("veto", "reverse")
     return "\n".join([
         {"veto": "A proposed AI action will proceed unless you veto it.",
@@ -59,5 +60,7 @@ def review_email(case: Case, reason: str, url: str, deadline: int, mode: str = "
          "Open the case to read the AI's reasoning and evidence, then approve, modify or reject:"),
         url,
         "",
-        "This link is yours alone; opening it changes nothing. Do not forward it.",
+        *(["Everything waiting for you, nearest deadline first:", inbox, ""] if inbox else []),
+        "These links are yours alone; opening them changes nothing. Do not forward them."
+        if inbox else "This link is yours alone; opening it changes nothing. Do not forward it.",
     ])

@@ -78,3 +78,11 @@ def _shown(value: Any) -> str:
 def message_page(status: int, heading: str, message: str, review_url: str | None = None) -> str:
     return _env().get_template("message.html.j2").render(
         status=status, heading=heading, message=message, review_url=review_url)
+
+
+def inbox_page(reviewer: str, entries: list, total: int, expires_at: int, first: str | None = None,
+               next: str | None = None) -> str:
+    """``entries``: ``inbox.Entry`` rows of one page; ``first`` and ``next``: links to other pages."""
+    return _env().get_template("inbox.html.j2").render(
+        reviewer=reviewer, entries=entries, total=total, expires=deadline_text(expires_at), first=first, next=next,
+        deadline_text=deadline_text)

@@ -276,3 +276,12 @@ def authorise(review: Review | None, grant: Grant) -> Review:
 
         raise LinkRefused("this link does not grant access to that review")
     return review
+
+
+def inbox_key(review: Review) -> str:
+    """Where a review sits in its reviewers' inboxes and digests: deadline, then the higher risk
+    first, then its id. The by-reviewer index's sort key, and the inbox's page cursor."""
+    from countersign.rules.policy import RISKS
+
+    rank = len(RISKS) - 1 - RISKS.index(review.case.facts.get("risk", "medium"))
+    return f"{review.deadline:012d}#{rank}#{review.review_id}"

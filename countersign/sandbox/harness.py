@@ -17,6 +17,7 @@ from countersign.sandbox.api_gateway import HttpResponse, Route, request, routes
 from countersign.sandbox.deploy import Deployment, deploy
 
 LINK = re.compile(r"https?://\S+/reviews/\S+")
+INBOX = re.compile(r"https?://\S+/inbox\?t=\S+")
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
@@ -28,6 +29,7 @@ class Email:
     body: str
     links: list[str]
     sent_at: float
+    inbox: str | None = None      # the reviewer's inbox link, when the email carries one
 
 
 class Harness:
@@ -88,8 +90,9 @@ class Harness:
         found = []
         for message_id, body, subject, attributes, _group in backend.topics[self.topic_arn].sent_notifications:
             reviewer = (attributes or {}).get("reviewer", {}).get("Value", "")
+            inbox = INBOX.search(body)
             found.append(Email(addresses.get(reviewer, ""), reviewer, subject or "", body, LINK.findall(body),
-                               moto_patches.SENT_AT.get(message_id, 0.0)))
+                               moto_patches.SENT_AT.get(message_id, 0.0), inbox.group() if inbox else None))
         return found
 
     def wait_for_email(self, reviewer: str, containing: str, timeout: float = 10) -> Email:

@@ -74,6 +74,7 @@ def deploy_stack(port: int, overrides: dict[str, Any]):
 
 def outbox(harness) -> list[dict[str, Any]]:
     return [{"to": e.to, "reviewer": e.reviewer, "subject": e.subject, "body": e.body, "links": e.links,
+             "inbox": e.inbox,
              "sent_at": datetime.fromtimestamp(e.sent_at, timezone.utc).isoformat(timespec="milliseconds")}
             for e in reversed(harness.emails())]
 

@@ -16,7 +16,8 @@ from countersign.workflow.canary import with_canary
 from countersign.workflow.case import Case, Execution
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import identities
-from countersign.review.links import review_url, sign
+from countersign.review import digest
+from countersign.review.links import emailed_inbox, review_url, sign
 from countersign.review.notify import review_email, subject
 from countersign.rules.autonomy import AUTONOMY, effective
 from countersign.rules.policy import checked_document
@@ -94,11 +95,15 @@ def request_review(state: dict[str, Any], task_token: str, route: str, entered_a
     review = Review(case.review_id, PENDING, case, tuple(tier["reviewers"]), deadline, reason, task_token,
                     mode=MODES[route], remind_at=deadline - lead if lead and deadline - lead > now else None)
     deps.reviews.create(review)
+    held = False
     for each in with_canary(review, deps):        # and a canary, when the draw sends one
-        notify_reviewers(each, deps)
+        held = digest.held(each, deps)           # digest mode: not urgent, so it waits for the reviewers' digests
+        if not held:
+            notify_reviewers(each, deps)
     record = audit.append(deps.audit, case.execution.audit_stream, "review_requested", case.record({
         "actor": "system:request", "reason": reason, "mode": review.mode,
         "tier": tier["index"] + 1, "reviewers": list(review.reviewers), "deadline": deadline,
+        "notify": "digest" if held else "email",
     }), event_key=f"review_requested.{case.review_id}")
     return {"review_id": case.review_id, "notified": list(review.reviewers), "audit_seq": record["seq"]}
 
@@ -115,7 +120,8 @@ def _send(review: Review, deps: Deps, reminder: bool) -> None:
     for reviewer in review.reviewers:
         token = sign(deps.mac, review.review_id, reviewer, review.deadline)
         url = review_url(deps.review_base_url, review.review_id, token)
-        body = review_email(case, review.reason, url, review.deadline, review.mode)
+        inbox, _ = emailed_inbox(deps.mac, deps.review_base_url, reviewer, deps.clock())
+        body = review_email(case, review.reason, url, review.deadline, review.mode, inbox)
         deps.notifier.send(reviewer, ("Reminder: " if reminder else "") + subject(case, review.mode),
                            ("Reminder: the deadline is close.\n\n" if reminder else "") + body)
 

@@ -381,3 +381,24 @@ def test_a_reviewer_modifies_a_refund_through_the_generated_form_on_a_phone_and_
     original = json.loads(path.read_text())["action"]["parameters"]
     assert [f"{d['path'].removeprefix('$.parameters.')}: {json.dumps(d['before'])} → {json.dumps(d['after'])}"
             for d in diff_values(original, verdict["final_action"]["parameters"], "$.parameters")] == shown
+
+
+def test_countersign_local_serves_each_reviewers_inbox_from_the_emailed_link(sandbox, tmp_path):
+    import html
+    import re
+
+    path, marker = proposal_file(tmp_path)
+    run_cli(sandbox, "submit", str(path), "--json")
+    email = email_for(sandbox, marker, "bob")
+    [url] = re.findall(r"http://\S+/inbox\?t=\S+", email["body"])
+    assert email["inbox"] == url                                # outbox.json names it, for scripts
+    found = []
+    while url:                                                  # page by page, as a reader follows "Next page"
+        page = urllib.request.urlopen(url).read().decode()
+        assert "You are <strong>bob</strong>" in page
+        found += [li for li in re.findall(r"<li>(.*?)</li>", page, re.S) if f"Refund case {marker}" in li]
+        nxt = re.search(r'<a href="([^"]+)">Next page</a>', page)
+        url = sandbox["web"] + "/" + html.unescape(nxt.group(1)) if nxt else ""
+    [entry] = found
+    review = sandbox["web"] + "/" + html.unescape(re.search(r'<a href="\./([^"]+)">', entry).group(1))
+    assert f"Refund case {marker}" in urllib.request.urlopen(review).read().decode()

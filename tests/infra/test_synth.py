@@ -32,6 +32,20 @@ def test_python_app_py_synthesizes_nag_clean_without_an_account(tmp_path):
     assert (tmp_path / "Countersign-dev.template.json").exists()
 
 
+def test_digest_mode_synthesizes_nag_clean_with_a_digest_schedule(tmp_path):
+    done = run_app(tmp_path, "-c", "notify=digest", "-c", "digest_minutes=15")
+    assert done.returncode == 0, done.stderr[-2000:]
+    resources = json.loads((tmp_path / "Countersign-dev.template.json").read_text())["Resources"]
+    [(logical, fn)] = [(k, r["Properties"]) for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"
+                       and r["Properties"]["Handler"] == "lambdas.mail_digest.handler"]
+    request = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"
+                   and r["Properties"]["Handler"] == "lambdas.request_review.handler")
+    assert fn["Environment"]["Variables"]["DIGEST_MINUTES"] == request["Environment"]["Variables"]["DIGEST_MINUTES"] == "15"
+    [rule] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"
+              and logical in json.dumps(r["Properties"].get("Targets", []))]
+    assert rule["ScheduleExpression"] == "rate(15 minutes)"
+
+
 @pytest.mark.parametrize("override, message", [
     ('policy={"default": {"auto_approve_threshold": 1.5, "review_timeout_seconds": 60}, '
      '"action_types": {"a.b": {}}}', "auto_approve_threshold"),
@@ -41,6 +55,7 @@ def test_python_app_py_synthesizes_nag_clean_without_an_account(tmp_path):
     ("audit_lock_mode=SOMETIMES", "COMPLIANCE or GOVERNANCE"),
     ('reviewers=[{"id": "Alice!", "email": "a@example.com"}]', "must match"),
     ("max_human_gates=4", "1 to 3 human gates per path"),
+    ("notify=hourly", "context notify: each (an email per review) or digest (batched)"),
 ])
 def test_bad_configuration_fails_synth_with_a_precise_message(tmp_path, override, message):
     args = ["-c", override]

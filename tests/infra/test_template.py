@@ -170,7 +170,8 @@ def test_both_apis_have_access_logs_without_query_strings_and_throttling(templat
         assert settings["DataTraceEnabled"] is False
     methods = sorted((m["Properties"]["HttpMethod"], m["Properties"]["AuthorizationType"])
                      for m in resources(template, "AWS::ApiGateway::Method").values())
-    assert methods == [("GET", "NONE"), ("HEAD", "NONE"), ("POST", "AWS_IAM"), ("POST", "NONE")]
+    assert methods == [("GET", "NONE"), ("GET", "NONE"), ("HEAD", "NONE"), ("HEAD", "NONE"), ("POST", "AWS_IAM"),
+                       ("POST", "NONE")]      # a review and the inbox (GET, HEAD); a decision; a submission
 
 
 def test_the_submit_path_is_iam_authorised_starts_the_gate_with_no_lambda_and_stamps_the_caller(template):
@@ -232,7 +233,7 @@ def test_link_key_is_a_kms_hmac_key_and_data_keys_rotate(template):
 
 def test_lambdas_use_the_current_runtime_powertools_layer_tracing_and_explicit_limits(template):
     functions = [f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()]
-    assert len(functions) == 10
+    assert len(functions) == 11
     for fn in functions:
         assert fn["Runtime"] == "python3.14" and fn["MemorySize"] and fn["Timeout"]
         assert fn["TracingConfig"] == {"Mode": "Active"}
@@ -313,3 +314,29 @@ def test_athena_reads_the_trail_through_projected_tables_and_runs_the_shared_sql
     assert config["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
     named = {q["Properties"]["QueryString"] for q in resources(template, "AWS::Athena::NamedQuery").values()}
     assert named == {sql for _, sql in QUERIES.values()}      # the SQL the tests run on DuckDB, verbatim
+
+
+def test_the_inbox_is_a_route_of_the_review_api_that_may_list_the_by_reviewer_index(template):
+    [inbox] = [k for k, r in resources(template, "AWS::ApiGateway::Resource").items()
+               if r["Properties"]["PathPart"] == "inbox"]
+    methods = [m["Properties"] for m in resources(template, "AWS::ApiGateway::Method").values()
+               if m["Properties"]["ResourceId"] == {"Ref": inbox}]
+    assert sorted(m["HttpMethod"] for m in methods) == ["GET", "HEAD"]
+    for method in methods:   # the token is required at the edge; the page cursor is optional
+        assert method["RequestParameters"] == {"method.request.querystring.t": True,
+                                               "method.request.querystring.after": False}
+        assert "ReviewApi" in json.dumps(method["Integration"]["Uri"])
+    policies = [p["Properties"] for p in resources(template, "AWS::IAM::Policy").values()
+                if "ReviewApiRole" in json.dumps(p["Properties"]["Roles"])]
+    assert "/index/by-reviewer" in json.dumps(policies)
+
+
+def test_each_mode_deploys_the_digest_mailer_without_a_schedule(template):
+    [(logical, fn)] = [(k, f["Properties"]) for k, f in resources(template, "AWS::Lambda::Function").items()
+                       if f["Properties"]["Handler"] == "lambdas.mail_digest.handler"]
+    assert fn["Environment"]["Variables"]["DIGEST_MINUTES"] == "0"
+    request = next(f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()
+                   if f["Properties"]["Handler"] == "lambdas.request_review.handler")
+    assert request["Environment"]["Variables"]["DIGEST_MINUTES"] == "0"
+    assert not [r for r in resources(template, "AWS::Events::Rule").values()
+                if logical in json.dumps(r["Properties"].get("Targets", []))]

@@ -208,3 +208,13 @@ def test_by_default_autonomy_changes_go_to_the_reviewers_with_the_authority_to_d
               {"id": "dan", "email": "dan@example.com", "authority": {"risk": "high"}}]
     autonomy = config(reviewers=people).policy["action_types"]["policy.autonomy"]
     assert (autonomy["reviewers"], autonomy["quorum"], autonomy["risk"]) == (["alice", "dan"], 2, "high")
+
+
+def test_the_notify_mode_and_digest_interval():
+    assert (config().notify, config().digest_minutes) == ("each", 60)
+    assert (config(notify="digest", digest_minutes="15").notify, config(digest_minutes=15).digest_minutes) == \
+        ("digest", 15)
+    assert refusal(notify="weekly") == "context notify: each (an email per review) or digest (batched), got 'weekly'"
+    for bad in (4, 1441):
+        assert refusal(notify="digest", digest_minutes=bad) == \
+            "context digest_minutes: 5 to 1440 (at most one digest per reviewer per interval)"

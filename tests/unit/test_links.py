@@ -102,3 +102,46 @@ def test_review_ids_are_valid_stable_per_tier_and_unique_per_execution():
     assert again.review_id(1) == runs[0].review_id(1)        # a retried step derives the same review
     reused = Execution(f"{arn}run-0", "run-0", "2027-03-01T00:00:00Z")
     assert reused.review_id(0) != runs[0].review_id(0)       # a name reused after 90 days is another review
+
+
+def inbox_refused(tok, now: float = NOW, key_mac=mac) -> str:
+    from countersign.review.links import verify_inbox
+
+    with pytest.raises(LinkRefused) as caught:
+        verify_inbox(key_mac, tok, now=now)
+    return str(caught.value)
+
+
+def test_an_inbox_link_opens_its_reviewers_inbox_until_it_expires_and_nothing_else():
+    from countersign.review.links import inbox_url, sign_inbox, verify_inbox
+
+    inbox = sign_inbox(mac, "alice", EXPIRES)
+    assert verify_inbox(mac, inbox, now=NOW) == Grant("", "alice", EXPIRES)
+    assert parse_qs(urlsplit(inbox_url("https://r.example/review/", inbox)).query)["t"] == [inbox]
+    assert inbox_refused(inbox, now=EXPIRES) == "inbox link expired"
+    assert inbox_refused(inbox.replace(".alice.", ".bob.")) == "inbox link signature does not match"
+    assert inbox_refused(sign_inbox(lambda m: mac(m, b"other key"), "alice", EXPIRES)) == \
+        "inbox link signature does not match"
+    # the two kinds are domain-separated: neither opens the other, even with the prefix swapped
+    assert inbox_refused(token()) == "malformed inbox link"
+    assert inbox_refused("i1." + token().removeprefix("v1.")) == "inbox link signature does not match"
+    assert refused(REVIEW_ID, inbox) == "malformed link"
+    assert refused(REVIEW_ID, "v1." + inbox.removeprefix("i1.")) == "link signature does not match this review"
+
+
+def test_the_emailed_inbox_link_lasts_seven_to_eight_days_and_is_signed_once_per_reviewer_and_day():
+    from countersign.review.links import emailed_inbox, verify_inbox
+
+    calls = []
+
+    def counting(message: bytes) -> bytes:
+        calls.append(message)
+        return mac(message)
+
+    day = 1_795_478_400                                  # 2026-11-24 00:00 UTC
+    morning, expires = emailed_inbox(counting, "https://r.example", "alice", day + 60)
+    evening, later = emailed_inbox(counting, "https://r.example", "alice", day + 86_000)
+    assert morning == evening and expires == later == day + 8 * 86_400 and len(calls) == 1
+    assert emailed_inbox(counting, "https://r.example", "bob", day + 60)[0] != morning and len(calls) == 2
+    token = parse_qs(urlsplit(morning).query)["t"][0]
+    assert verify_inbox(mac, token, now=day + 8 * 86_400 - 1).reviewer == "alice"
