@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from countersign.adapters.deps import Deps
 from countersign.review.desk import Reply, Request, _refuse
+from countersign.review.registry import INACTIVE
 from countersign.review.links import LinkRefused, review_url, sign, verify_inbox
 from countersign.review.pages import inbox_page, message_page
 from countersign.review.reviews import PENDING, Review
@@ -41,6 +42,11 @@ def show(token: str | None, after: str | None, deps: Deps, request: Request) -> 
         _refuse(deps, request, 403, str(exc), claimed)
         return Reply(403, message_page(403, "This link does not open an inbox",
                                        f"{exc}. Use the inbox link in your most recent review email."))
+    person = deps.load_registry().by_id.get(grant.reviewer)
+    if person is None or not person.active:          # a deactivated reviewer's inbox opens nothing either
+        reason = "your reviewer account is not active, so your links no longer work"
+        _refuse(deps, request, 403, reason, {**claimed, "reviewer": grant.reviewer, "refusal": INACTIVE})
+        return Reply(403, message_page(403, "This link does not open an inbox", reason + "."))
     if after and not _CURSOR.match(after):
         _refuse(deps, request, 400, "malformed inbox page cursor", {**claimed, "reviewer": grant.reviewer})
         return Reply(400, message_page(400, "This inbox page does not exist",

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 
+from tests.lambdas.test_inbox import inbox_of
 from tests.helpers import decide, decision_url, hidden_fields, proposal, review_id_of, review_link, unique
 from tests.lambdas.test_review_api import item, new_refusals, refusals, review_id_of_link, signed, token_of
 
@@ -101,8 +102,13 @@ def test_deactivating_a_reviewer_makes_their_outstanding_links_useless_at_once(s
     review_id_of(stack, later)
     [asked] = [r for r in stack.execution_records(later) if r["event"] == "review_requested"]
     assert asked["reviewers"] == ["alice", "carol"]
+    before = refusals(stack)                                          # nor does their inbox
+    inbox = stack.http("GET", inbox_of(stack, "bob"))
+    assert inbox.status == 403 and "your reviewer account is not active" in inbox.body
+    assert refused(stack, before, "bob", "inactive", "not active")["request"]["resource"] == "/inbox"
     registry(bob={"active": True})                                    # reactivated: the same link works again
     assert stack.http("GET", link).status == 200
+    assert stack.http("GET", inbox_of(stack, "bob")).status == 200
 
 
 def test_a_tier_that_names_a_role_asks_whoever_holds_it(stack, registry):

@@ -57,7 +57,18 @@ def entry_for(bodies: list[str], summary: str) -> str:
 @pytest.fixture(scope="module")
 def ivy(stack):
     """22 pending reviews for "ivy" with chosen deadlines and risks, stored as RequestReview stores
-    them, plus one whose deadline has passed and one decided: neither may be listed."""
+    them, plus one whose deadline has passed and one decided: neither may be listed. Ivy is in the
+    deployed registry (the desk opens no inbox for anyone else) for this module only."""
+    from countersign.sandbox import lambda_runtime
+
+    ssm, name = boto3.client("ssm"), stack.deployment.outputs["ReviewerRegistryParameterName"]
+    original = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    ssm.put_parameter(Name=name, Overwrite=True, Value=json.dumps(
+        [*json.loads(original), {"id": "ivy", "email": "ivy@example.com", "principals": [], "roles": [],
+                                 "authority": {"risk": "critical"}, "active": True, "trained_on": None}]))
+    lambda_runtime.ENV_OVERRIDES.setdefault(stack.deployment.function_name("lambdas.review_api"), {})[
+        "REGISTRY_CACHE_SECONDS"] = "0"
+    lambda_runtime.reset()
     arn = stack.start(proposal(), unique("ivy"))
     review_link(stack, arn)                                   # its review is stored
     store = DynamoReviewStore(boto3.client("dynamodb"), stack.table)
@@ -80,7 +91,8 @@ def ivy(stack):
     decided = make("decided", now + 100, "critical")
     assert store.write_vote(decided, [], Decision("approved", "ivy", "", decided.case.action, [], "2026-11-29T00:00:00Z"),
                             now)
-    return made
+    yield made
+    ssm.put_parameter(Name=name, Value=original, Overwrite=True)
 
 
 def test_the_inbox_lists_nearest_deadline_first_then_higher_risk_a_page_at_a_time(stack, ivy):
