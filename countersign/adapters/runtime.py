@@ -3,7 +3,7 @@
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
 REVIEWERS (comma-separated ids), REVIEWER_EMAILS (JSON: id → email), REVIEWER_PRINCIPALS (JSON: id →
 IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS (JSON list),
-AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup). Only the clients a
+AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup), EVENT_BUS_NAME. Only the clients a
 handler asks for are made.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import boto3
 
-from countersign.adapters.aws import DynamoPseudonyms, DynamoReviewStore, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
+from countersign.adapters.aws import (DynamoPseudonyms, DynamoReviewStore, EventBridgeEvents, S3AuditStore, SnsNotifier,
+                                      StepFunctionsCallbacks, kms_mac)
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import check_mode
 
@@ -78,7 +79,8 @@ class Once:
 
 
 def build_deps(*needs: str) -> Deps:
-    """``needs`` is a subset of: reviews, links, notify, callbacks, policy, kill_switch (audit is always made)."""
+    """``needs`` is a subset of: reviews, links, notify, callbacks, events, policy, kill_switch (audit is
+    always made)."""
     env = os.environ
     extra: dict[str, Any] = {}
     if "reviews" in needs:
@@ -90,6 +92,8 @@ def build_deps(*needs: str) -> Deps:
         extra["once"] = Once(extra["reviews"].ddb, env["REVIEWS_TABLE"])   # "notify" comes with "reviews"
     if "callbacks" in needs:
         extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
+    if "events" in needs:
+        extra["events"] = EventBridgeEvents(boto3.client("events"), env["EVENT_BUS_NAME"])
     if "policy" in needs:
         extra["load_policy"] = _policy_loader()
     if "policy" in needs or "kill_switch" in needs:

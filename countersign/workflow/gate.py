@@ -12,6 +12,7 @@ from typing import Any
 from countersign.evidence import audit
 
 from countersign.rules import canonical
+from countersign.workflow.announce import REVIEW_REQUESTED, announce
 from countersign.workflow.case import Case, Execution
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import identities
@@ -88,6 +89,7 @@ def request_review(state: dict[str, Any], task_token: str, route: str, entered_a
         "actor": "system:request", "reason": reason, "mode": review.mode,
         "tier": tier["index"] + 1, "reviewers": list(review.reviewers), "deadline": deadline,
     }), event_key=f"review_requested.{case.review_id}")
+    announce(deps.events, REVIEW_REQUESTED, record)
     return {"review_id": case.review_id, "notified": list(review.reviewers), "audit_seq": record["seq"]}
 
 
