@@ -173,6 +173,7 @@ class ApprovalGate(Construct):
         if self.verdict_delivery:
             dead_letters["VerdictDelivery"] = self.verdict_delivery.dead_letters
         self.operations = Operations(self, "Operations", ops=config.ops, sweep_minutes=config.reminder_sweep_minutes,
-                                     dead_letters=dead_letters, dispatcher=dispatcher,
+                                     dead_letters=dead_letters, undelivered=self.notifications.undelivered,
+                                     dispatcher=dispatcher,
                                      state_machine=self.workflow.state_machine, functions=self.functions)
         self.logs_key = encrypt_log_groups(self)

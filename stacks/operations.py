@@ -1,6 +1,7 @@
 """Operations: the ops topic, the alarms that publish to it, and one dashboard.
 
-The topic (``.topic``) is KMS-encrypted and TLS-only; ``ops_email`` is subscribed to it. Other
+The topic (``.topic``) is KMS-encrypted and TLS-only; ``ops_email`` is subscribed to it (mail SNS
+cannot deliver goes to ``undelivered``, the reviewers' dead-letter queue, itself alarmed). Other
 constructs add alarms of their own with ``alarm(...)`` or by pointing an alarm action at ``.topic``.
 
 Custom metrics come from the functions through Powertools (EMF, namespace ``Countersign``,
@@ -42,7 +43,7 @@ def metric(name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES, l
 
 class Operations(Construct):
     def __init__(self, scope: Construct, cid: str, *, ops: Ops, sweep_minutes: int,
-                 dead_letters: dict[str, sqs.IQueue], dispatcher: lambda_.IFunction,
+                 dead_letters: dict[str, sqs.IQueue], undelivered: sqs.IQueue, dispatcher: lambda_.IFunction,
                  state_machine: sfn.IStateMachine, functions: dict[str, lambda_.IFunction]) -> None:
         super().__init__(scope, cid)
         key = kms.Key(self, "Key", enable_key_rotation=True, description="Countersign ops alarms topic")
@@ -52,7 +53,7 @@ class Operations(Construct):
             principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")]))
         self.topic = sns.Topic(self, "Topic", master_key=key, enforce_ssl=True, display_name="Countersign ops")
         if ops.email:
-            self.topic.add_subscription(subs.EmailSubscription(ops.email))
+            self.topic.add_subscription(subs.EmailSubscription(ops.email, dead_letter_queue=undelivered))
         self.alarms: dict[str, cw.Alarm] = {}
 
         for name, queue in dead_letters.items():
