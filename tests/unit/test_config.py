@@ -183,3 +183,23 @@ def test_the_reviewer_identity_context_key():
     assert config(audit_reviewer_identity="pseudonym").audit_reviewer_identity == "pseudonym"
     assert refusal(audit_reviewer_identity="name") == \
         "context audit_reviewer_identity: must be id or pseudonym, got 'name'"
+
+
+def test_ops_keys_default_and_arrive_as_strings_with_dash_c():
+    from stacks.config import Ops
+
+    assert config().ops == Ops(None, 24, 60, 20, "default")
+    cfg = config(ops_email="oncall@example.com", ops_pending_age_hours="4", ops_kill_switch_minutes="15",
+                 ops_refused_links="100", event_bus_name="agents")
+    assert cfg.ops == Ops("oncall@example.com", 4, 15, 100, "agents")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"ops_email": "oncall"}, "context ops_email: 'oncall' is not an email address"),
+    ({"ops_pending_age_hours": 0}, "context ops_pending_age_hours: 1 to 720"),
+    ({"ops_kill_switch_minutes": "soon"}, "context ops_kill_switch_minutes: must be an integer, got 'soon'"),
+    ({"ops_refused_links": 0}, "context ops_refused_links: 1 to 100000"),
+    ({"event_bus_name": "my bus"}, "context event_bus_name: 'my bus' is not an event bus name"),
+])
+def test_bad_ops_keys_are_refused_by_key(changes, message):
+    assert message in refusal(**changes)
