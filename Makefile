@@ -8,10 +8,12 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 .PHONY: local test synth deploy bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-scanners.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(PYTHON) -m venv $(VENV)/scanners
+	$(VENV)/scanners/bin/pip install --quiet -r requirements-scanners.txt
 	touch $(STAMP)
 
 local: $(STAMP)      ## run the whole stack on this machine (no AWS account)

@@ -5,11 +5,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from countersign.adapters.runtime import build_deps
-from countersign.workflow.verdicts import conclude, settle
+from countersign.workflow.verdicts import conclude, settle, time_to_decision
 
 logger, metrics = Logger(), Metrics()
-DEPS = build_deps("reviews", "kill_switch", "policy", "autonomy")   # the stop button reaches every closing
-# step; the policy and its adjustments, for an approved policy.autonomy change
+DEPS = build_deps("reviews", "kill_switch", "events", "policy", "autonomy")   # the stop button reaches every
+# closing step; the policy and its adjustments, for an approved policy.autonomy change
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -22,4 +22,8 @@ def handler(event, context):
     verdict = conclude(state, DEPS)
     logger.info("verdict", extra={"outcome": verdict["outcome"], "route": verdict["route"]})
     metrics.add_metric(name=f"Outcome_{verdict['outcome']}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"Route_{verdict['route']}", unit=MetricUnit.Count, value=1)
+    waited = time_to_decision(state, verdict)
+    if waited is not None:
+        metrics.add_metric(name="TimeToDecisionSeconds", unit=MetricUnit.Seconds, value=waited)
     return verdict

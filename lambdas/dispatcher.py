@@ -17,7 +17,7 @@ from countersign.adapters.runtime import build_deps
 logger, metrics = Logger(), Metrics()
 # a batch whose every record failed is reported like any other (item failures), not raised
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
-DEPS = build_deps("reviews", "callbacks")
+DEPS = build_deps("reviews", "callbacks", "events")
 STALE_AFTER = stale_after(int(os.environ["DISPATCHER_TIMEOUT_SECONDS"]))
 METRIC = {"delivered": "DecisionsDelivered", "closed": "CallbacksToClosedTasks", "done": "DuplicateDeliveries",
           "scored": "CanariesScored"}

@@ -9,7 +9,7 @@ from countersign.workflow.outbox import reconcile, stale_after
 from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
-DEPS = build_deps("reviews", "callbacks")
+DEPS = build_deps("reviews", "callbacks", "events")
 STALE_AFTER = stale_after(int(os.environ["DISPATCHER_TIMEOUT_SECONDS"]))
 
 

@@ -9,7 +9,7 @@ from countersign.workflow.gate import request_review
 from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
-DEPS = build_deps("reviews", "links", "notify")
+DEPS = build_deps("reviews", "links", "notify", "events")
 
 
 @logger.inject_lambda_context(log_event=False)

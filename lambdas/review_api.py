@@ -20,6 +20,8 @@ MAX_FORM_BYTES = 128 * 1024
 
 
 def _reply(reply: desk.Reply, body: bool = True) -> Response:
+    if reply.status >= 400:     # refusals by reason (the status), for the dashboard and the refused-links alarm
+        metrics.add_metric(name=f"RequestsRefused_{reply.status}", unit=MetricUnit.Count, value=1)
     return Response(status_code=reply.status, headers=SECURITY_HEADERS, body=reply.html if body else "")
 
 

@@ -24,7 +24,9 @@ from .audit_query import AuditQueries
 from .audit_trail import AuditTrail
 from .config import Config
 from .functions import Functions
+from .log_encryption import encrypt_log_groups
 from .notifications import Notifications
+from .operations import Operations
 from .review_api import ReviewApi
 from .review_store import ReviewStore
 from .submit_api import SubmitApi
@@ -72,6 +74,7 @@ class ApprovalGate(Construct):
         audit_env = {"AUDIT_BUCKET": self.audit.bucket.bucket_name}
         store_env = {"REVIEWS_TABLE": self.reviews.table.table_name}
         link_env = {"LINK_KEY_ID": self.link_key.key_arn}
+        events_env = {"EVENT_BUS_NAME": config.ops.event_bus_name}   # where reviews, decisions and verdicts are announced
         kill_env = {"KILL_SWITCH_PARAMETER": self.kill_switch.parameter_name, "KILL_SWITCH_CACHE_SECONDS": "5"}
         registry_env = {"REGISTRY_PARAMETER": self.registry.parameter_name, "REGISTRY_CACHE_SECONDS": "5"}
         prepare = fns.add("Prepare", "lambdas.prepare.handler", description="Validate proposal, attach policy",
@@ -90,13 +93,13 @@ class ApprovalGate(Construct):
                       "REVIEWERS": ",".join(config.reviewer_ids)}
         request = fns.add("RequestReview", "lambdas.request_review.handler",
                           description="Store pending review, notify reviewers",
-                          environment=notify_env)
+                          environment={**notify_env, **events_env})
         policy_env = {"POLICY_PARAMETER": self.policy.parameter_name}
         conclude = fns.add("Conclude", "lambdas.conclude.handler", description="Closing audit record and verdict",
-                           environment={**audit_env, **store_env, **kill_env, **policy_env})
+                           environment={**audit_env, **store_env, **kill_env, **events_env, **policy_env})
         reminders = fns.add("Reminders", "lambdas.reminders.handler", timeout=60,
-                            description="Remind reviewers before their deadline",
-                            environment=notify_env)
+                            description="Remind reviewers before their deadline; report pending reviews",
+                            environment={**notify_env, **kill_env, "REVIEWERS": ",".join(config.reviewer_ids)})
         self.reminder_sweep = events.Rule(self, "ReminderSweep", description="Countersign: send due reminders",
                     schedule=events.Schedule.rate(Duration.minutes(config.reminder_sweep_minutes)),
                     targets=[targets.LambdaFunction(reminders, retry_attempts=2)])
@@ -109,7 +112,8 @@ class ApprovalGate(Construct):
             schedule=events.Schedule.rate(Duration.minutes(config.digest_minutes)),
             targets=[targets.LambdaFunction(mail_digest, retry_attempts=2)]) if config.notify == "digest" else None
         # One number: the dispatcher's timeout, from which both functions derive when a claim is stale.
-        outbox_env = {**audit_env, **store_env, "DISPATCHER_TIMEOUT_SECONDS": str(config.dispatcher_timeout_seconds)}
+        outbox_env = {**audit_env, **store_env, **events_env,
+                      "DISPATCHER_TIMEOUT_SECONDS": str(config.dispatcher_timeout_seconds)}
         dispatcher = fns.add("Dispatcher", "lambdas.dispatcher.handler", timeout=config.dispatcher_timeout_seconds,
                              description="Audit decisions and resume the workflow", environment=outbox_env)
         reconciler = fns.add("Reconciler", "lambdas.reconciler.handler", timeout=120,
@@ -123,7 +127,6 @@ class ApprovalGate(Construct):
             self, "DigestSweep", description="Countersign: write the signed audit digest",
             schedule=events.Schedule.rate(Duration.minutes(config.audit_digest_minutes)),
             targets=[targets.LambdaFunction(digest, retry_attempts=2)])
-        self.vigilance = Vigilance(self, "Vigilance", functions=fns, audit=self.audit, alarm_topic=alarm_topic)
         self.reconcile_sweep = events.Rule(
             self, "ReconcileSweep", description="Countersign: finish decisions left undispatched",
             schedule=events.Schedule.rate(Duration.minutes(config.reconcile_minutes)),
@@ -140,8 +143,8 @@ class ApprovalGate(Construct):
         for fn in (prepare, review_fn):   # roles at intake; authority and active at every request
             self.registry.grant_read(fn)
         self.reviews.grant_index_query(review_fn, "by-action-type")   # the page's precedents
-        for fn in (prepare, conclude):   # read at intake, and at every step where an action would proceed
-            self.kill_switch.grant_read(fn)
+        for fn in (prepare, conclude, reminders):   # read at intake, at every step where an action would
+            self.kill_switch.grant_read(fn)        # proceed, and by the sweep that reports it to operations
         for fn in (review_fn, conclude, dispatcher, reconciler):
             self.reviews.grant(fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
         for fn in (request, reminders):   # plus the idempotency records of the review emails
@@ -151,6 +154,7 @@ class ApprovalGate(Construct):
         # the digest: held reviews (DIGEST#<reviewer> items), read, claimed per interval and removed
         self.reviews.grant(mail_digest, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
                            "dynamodb:DeleteItem")
+        self.reviews.grant_index_query(reminders, "by-reviewer")     # the pending reviews, for the ops metrics
         self.reviews.grant_index_query(reconciler, "by-outbox")
         for fn in (request, review_fn, conclude, dispatcher, reminders, reconciler, mail_digest):
             self.data_key.grant(fn, "kms:Decrypt", "kms:GenerateDataKey")
@@ -158,6 +162,9 @@ class ApprovalGate(Construct):
             self.link_key.grant(fn, "kms:GenerateMac")
         for fn in (request, reminders, mail_digest):
             self.notifications.topic.grant_publish(fn)
+        bus = events.EventBus.from_event_bus_name(self, "EventBus", config.ops.event_bus_name)
+        for fn in (request, conclude, dispatcher, reconciler):
+            bus.grant_put_events_to(fn)
 
         self.workflow = Workflow(self, "ApprovalGate", asl="approval_gate.asl.json",
                                  name=f"countersign-{config.stage}-approval-gate",
@@ -212,6 +219,17 @@ class ApprovalGate(Construct):
                           "Conclude": conclude, "Dispatcher": dispatcher, "Reminders": reminders,
                           "Reconciler": reconciler, "Digest": digest, "Calibrator": calibrator,
                           "MailDigest": mail_digest}
+        dead_letters = {"Dispatch": self.dead_letters, "UndeliveredEmail": self.notifications.undelivered}
         self.verdict_delivery = VerdictDelivery(self, "VerdictDelivery", state_machine=self.workflow.state_machine,
                                                 destinations=config.verdict_destinations) \
             if config.verdict_destinations else None
+        if self.verdict_delivery:
+            dead_letters["VerdictDelivery"] = self.verdict_delivery.dead_letters
+        self.operations = Operations(self, "Operations", ops=config.ops, sweep_minutes=config.reminder_sweep_minutes,
+                                     dead_letters=dead_letters, undelivered=self.notifications.undelivered,
+                                     dispatcher=dispatcher,
+                                     state_machine=self.workflow.state_machine, functions=self.functions)
+        # the reviewer-vigilance alarms go to the ops topic unless the app gives a topic of its own
+        self.vigilance = Vigilance(self, "Vigilance", functions=fns, audit=self.audit,
+                                   alarm_topic=alarm_topic or self.operations.topic)
+        self.logs_key = encrypt_log_groups(self)

@@ -35,6 +35,17 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Ops:
+    """What operations are told, and when (``ops_*`` context keys, and ``event_bus_name``)."""
+
+    email: str | None = None             # ops_email: subscribed to the alarm topic (none: subscribe yourself)
+    pending_age_hours: int = 24          # ops_pending_age_hours: alarm when a review waits longer
+    kill_switch_minutes: int = 60        # ops_kill_switch_minutes: alarm when the switch stays on longer
+    refused_links: int = 20              # ops_refused_links: alarm at this many refused links in 5 minutes
+    event_bus_name: str = "default"      # event_bus_name: where Countersign's events go (an existing bus)
+
+
+@dataclass(frozen=True)
 class Config:
     stage: str
     reviewers: tuple[Reviewer, ...]
@@ -55,6 +66,7 @@ class Config:
     calibrate_minutes: int = 60                  # how often the calibrator runs (drift demotes within this)
     notify: str = "each"                         # each: one email per review at once; digest: batched
     digest_minutes: int = 60                     # notify=digest: at most one digest per reviewer per interval
+    ops: Ops = Ops()                             # alarms, their topic, and the event bus
 
     @property
     def is_production(self) -> bool:
@@ -143,7 +155,7 @@ class Config:
                    _bool(value("authenticated_submitter_only", stage == "prod"), "authenticated_submitter_only"),
                    _digest_minutes(value("audit_digest_minutes", 60)), _hosts(value("evidence_hosts", [])),
                    identity, _ranged(value("calibrate_minutes", 60), "calibrate_minutes", 5, 1440), notify,
-                   digest_minutes)
+                   digest_minutes, _ops(value))
 
 
 def _ranged(raw: Any, key: str, low: int, high: int) -> int:
@@ -164,6 +176,27 @@ def _autonomy_review(raw: Any, registry: Any) -> dict[str, Any]:
         raise ConfigError(f"context autonomy_review.reviewers: configured reviewer ids, got {reviewers!r}")
     quorum = _ranged(raw.get("quorum", min(2, len(reviewers))), "autonomy_review.quorum", 1, len(reviewers))
     return {"reviewers": reviewers, "quorum": quorum}
+
+
+_BUS = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _ops(value) -> Ops:
+    email = value("ops_email")
+    if email is not None and not _EMAIL.match(str(email)):
+        raise ConfigError(f"context ops_email: {email!r} is not an email address")
+    bounds = {"ops_pending_age_hours": (1, 720), "ops_kill_switch_minutes": (5, 10080), "ops_refused_links": (1, 100000)}
+    found = {}
+    for key, (low, high) in bounds.items():
+        found[key] = _int(value(key, getattr(Ops, key.removeprefix("ops_"))), key)
+        if not low <= found[key] <= high:
+            raise ConfigError(f"context {key}: {low} to {high}")
+    bus = str(value("event_bus_name", "default"))
+    if not _BUS.match(bus):
+        raise ConfigError(f"context event_bus_name: {bus!r} is not an event bus name (letters, digits, . _ -)")
+    return Ops(email and str(email), found["ops_pending_age_hours"], found["ops_kill_switch_minutes"],
+               found["ops_refused_links"], bus)
 
 
 def _int(raw: Any, key: str) -> int:

@@ -7,6 +7,7 @@ from constructs import Construct
 from .approval_gate import ApprovalGate
 from .config import Config
 from .nag import acknowledge
+from .scanners import acknowledge_scanners
 
 
 class CountersignStack(Stack):
@@ -30,8 +31,10 @@ class CountersignStack(Stack):
             "DigestKeyArn": self.gate.audit.digest_key.key_arn,
             "AuditDatabaseName": self.gate.queries.database_name,
             "AuditWorkGroupName": self.gate.queries.workgroup.name,
-            "VigilanceAlarmTopicArn": self.gate.vigilance.alarm_topic.topic_arn,
+            "OpsTopicArn": self.gate.operations.topic.topic_arn,
+            "DashboardName": self.gate.operations.dashboard.dashboard_name,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
         acknowledge(self)
+        acknowledge_scanners(self)

@@ -1,5 +1,5 @@
 """AWS adapters behind the domain's ports: S3 (audit), DynamoDB (reviews), KMS (link MACs),
-SNS (notifications), Step Functions (callbacks), SSM (policy).
+SNS (notifications), Step Functions (callbacks), SSM (policy), EventBridge (events).
 
 Clients are created by the caller and passed in, so a Lambda creates them once at init and tests
 hand in clients bound to moto.
@@ -363,6 +363,39 @@ class SnsNotifier:
     def send(self, reviewer: str, subject: str, body: str) -> None:
         self.sns.publish(TopicArn=self.topic_arn, Subject=subject, Message=body,
                          MessageAttributes={"reviewer": {"DataType": "String", "StringValue": reviewer}})
+
+
+class EventBridgeEvents:
+    """Countersign's events (``countersign.workflow.announce``) on one event bus. ``put`` never
+    raises: a failure is logged and counted in the ``EventsNotPublished`` metric (one EMF record,
+    flushed at once), so the step that announces goes on."""
+
+    def __init__(self, events, bus: str) -> None:
+        self.events, self.bus = events, bus
+
+    def put(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> bool:
+        from countersign.workflow.announce import SOURCE
+
+        try:
+            got = self.events.put_events(Entries=[{
+                "Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail, sort_keys=True),
+                "Resources": resources, "EventBusName": self.bus}])
+            if got.get("FailedEntryCount"):
+                raise RuntimeError(got["Entries"][0].get("ErrorCode", "failed entry"))
+        except Exception as exc:  # noqa: BLE001 - the decision path must not depend on the bus
+            _not_published(detail_type, detail["id"], exc)
+            return False
+        return True
+
+
+def _not_published(detail_type: str, event_id: str, exc: Exception) -> None:
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    Logger(service="countersign").warning("event not published", extra={
+        "detail_type": detail_type, "event_id": event_id, "error": type(exc).__name__})
+    with single_metric(name="EventsNotPublished", unit=MetricUnit.Count, value=1, namespace="Countersign"):
+        pass
 
 
 class StepFunctionsCallbacks:

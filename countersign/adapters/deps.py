@@ -15,6 +15,7 @@ class Deps:
     mac: Callable[[bytes], bytes] | None = None
     notifier: Any = None          # notify.Notifier
     callbacks: Any = None
+    events: Any = None            # aws.EventBridgeEvents: announce reviews, decisions, verdicts (None: not at all)
     load_policy: Callable[[], dict[str, Any]] | None = None
     load_kill_switch: Callable[[], str] = lambda: "off"     # routing.KILL_OFF
     load_registry: Callable[[], Any] | None = None          # registry.Registry, read at every use (SSM, cached)

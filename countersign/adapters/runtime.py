@@ -5,7 +5,8 @@ REVIEWERS (comma-separated ids), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_
 (JSON list), DIGEST_MINUTES (0, or the digest interval of ``notify: digest``), AUDIT_REVIEWER_IDENTITY
 (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup), REGISTRY_PARAMETER and
 REGISTRY_CACHE_SECONDS (the reviewer registry in SSM: roles, authority, active, emails and IAM principals),
-CALIBRATOR_PRINCIPAL (the calibrator's role ARN), STATE_MACHINE_ARN (for the calibrator). Only the clients a
+CALIBRATOR_PRINCIPAL (the calibrator's role ARN), STATE_MACHINE_ARN (for the calibrator), EVENT_BUS_NAME.
+Only the clients a handler asks for are made.
 handler asks for are made.
 """
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any, Callable
 
 import boto3
 
-from countersign.adapters.aws import (DynamoAutonomy, DynamoPseudonyms, DynamoReviewStore, S3AuditStore, SnsNotifier,
-                                     StepFunctionsCallbacks, StepFunctionsGate, kms_mac)
+from countersign.adapters.aws import (DynamoAutonomy, DynamoPseudonyms, DynamoReviewStore, EventBridgeEvents,
+                                     S3AuditStore, SnsNotifier, StepFunctionsCallbacks, StepFunctionsGate, kms_mac)
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import check_mode
 
@@ -92,8 +93,8 @@ class Once:
 
 
 def build_deps(*needs: str) -> Deps:
-    """``needs`` is a subset of: reviews, links, notify, callbacks, policy, kill_switch, registry, autonomy,
-    gate (audit is always made)."""
+    """``needs`` is a subset of: reviews, links, notify, callbacks, events, policy, kill_switch, registry,
+    autonomy, gate (audit is always made)."""
     env = os.environ
     extra: dict[str, Any] = {}
     if "reviews" in needs:
@@ -105,6 +106,8 @@ def build_deps(*needs: str) -> Deps:
         extra["once"] = Once(extra["reviews"].ddb, env["REVIEWS_TABLE"])   # "notify" comes with "reviews"
     if "callbacks" in needs:
         extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
+    if "events" in needs:
+        extra["events"] = EventBridgeEvents(boto3.client("events"), env["EVENT_BUS_NAME"])
     if "policy" in needs:
         extra["load_policy"] = _policy_loader()
     if "registry" in needs:

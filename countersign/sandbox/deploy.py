@@ -45,8 +45,10 @@ NOT_EMULATED = {
     "AWS::Glue::Table": "Athena does not run in the sandbox: the same SQL runs on DuckDB over an export",
     "AWS::Athena::WorkGroup": "Athena does not run in the sandbox: the same SQL runs on DuckDB over an export",
     "AWS::Athena::NamedQuery": "Athena does not run in the sandbox: the same SQL runs on DuckDB over an export",
-    "AWS::CloudWatch::Alarm": "moto's CloudFormation does not create alarms: they are asserted on the template, "
-                              "and the metrics they watch on the vigilance function's output",
+    "AWS::CloudWatch::Alarm": "nothing turns the functions' EMF logs into metrics in the sandbox; alarms are "
+                              "asserted on the template",
+    "AWS::CloudWatch::Dashboard": "nothing turns the functions' EMF logs into metrics in the sandbox; the "
+                                  "dashboard is asserted on the template",
 }
 HANDLED = DEPLOYED | PRECREATED | REAPPLIED | set(NOT_EMULATED)
 

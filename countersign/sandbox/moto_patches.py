@@ -20,6 +20,7 @@ def apply() -> None:
     _sns_publish_times()
     _closed_tasks_refuse_callbacks()
     _history_honours_reverse_order()
+    _schedules_match_no_events()
 
 
 def _execution_start_time_as_iso() -> None:
@@ -182,3 +183,19 @@ def _history_honours_reverse_order() -> None:
         return ActionResult({**result, "events": events[:limit] if limit else events})
 
     StepFunctionResponse.get_execution_history = history
+
+
+def _schedules_match_no_events() -> None:
+    """A scheduled rule (no event pattern) matches every event moto puts on its bus, then fails on
+    its Lambda target (``NotImplementedError``), so ``PutEvents`` fails whenever the stack's
+    schedules exist. On AWS a schedule matches no event: skip such rules."""
+    from moto.events.models import Rule
+
+    original = Rule.send_to_targets
+
+    def send_to_targets(self, *args, **kwargs):
+        if self.scheduled_expression and not self.event_pattern.dump():
+            return None
+        return original(self, *args, **kwargs)
+
+    Rule.send_to_targets = send_to_targets

@@ -13,6 +13,7 @@ from countersign.evidence import audit
 
 from countersign.rules import canonical
 from countersign.workflow.canary import with_canary
+from countersign.workflow.announce import REVIEW_REQUESTED, announce
 from countersign.workflow.case import Case, Execution
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import identities
@@ -105,6 +106,7 @@ def request_review(state: dict[str, Any], task_token: str, route: str, entered_a
         "tier": tier["index"] + 1, "reviewers": list(review.reviewers), "deadline": deadline,
         "notify": "digest" if held else "email",
     }), event_key=f"review_requested.{case.review_id}")
+    announce(deps.events, REVIEW_REQUESTED, record)
     return {"review_id": case.review_id, "notified": list(review.reviewers), "audit_seq": record["seq"]}
 
 

@@ -3,7 +3,8 @@
 The dispatcher (fed by the review table's stream) and the reconciler (on a schedule, and
 ``countersign redrive``) run the same ``dispatch``: claim the decision (DECIDED → DISPATCHING,
 or take over a claim older than ``stale_after``), audit it, call the workflow back unless
-``delivered_at`` says an earlier attempt did, then mark it DISPATCHED. A crash anywhere leaves
+``delivered_at`` says an earlier attempt did, then mark it DISPATCHED. The decision's event
+(``Countersign Decision Recorded``) is put between the audit and the callback. A crash anywhere leaves
 the review claimed or decided, and so listed by the ``by-outbox`` index for the next sweep.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from countersign.evidence import audit
 from countersign.adapters.deps import Deps
 from countersign.review.reviews import DECIDED, DISPATCHING, Review
+from countersign.workflow.announce import DECISION_RECORDED, announce
 from countersign.workflow.verdicts import record_decision
 
 CLAIM_MARGIN_SECONDS = 30
@@ -57,7 +59,9 @@ def dispatch(review_id: str, deps: Deps, stale: int) -> Dispatched:
             "actor": "system:dispatcher", "claim_age_seconds": now - review.claimed_at,
             "delivered_before": review.delivered_at is not None,
         }), event_key=f"dispatch_resumed.{review_id}.{review.claimed_at}")
-    record_decision(review, deps)
+    # announced once the decision is audited, before the callback: a crash after this announces
+    # the same event id again on the retry, so none is lost
+    announce(deps.events, DECISION_RECORDED, record_decision(review, deps))
     delivered = review.delivered_at
     if review.case.canary:                 # scored by its record; nothing waits for it, nothing runs
         deps.reviews.mark_dispatched(review_id, None, int(deps.clock()))

@@ -17,6 +17,7 @@ from typing import Any
 
 from countersign.evidence import audit
 from countersign.workflow.canary import caught
+from countersign.workflow.announce import VERDICT_ISSUED, announce
 from countersign.workflow.case import Case
 from countersign.adapters.deps import Deps
 from countersign.review.reviews import EXPIRED, SETTLED, Review
@@ -170,6 +171,7 @@ def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
         **({"note": settled["note"]} if settled.get("note") else {}),
         **({"execution_result": execution} if execution else {}),
     }))
+    announce(deps.events, VERDICT_ISSUED, record)
     return {
         "outcome": outcome,
         "final_action": settled["final_action"],
@@ -184,6 +186,18 @@ def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
         "audit": {"bucket": deps.audit_bucket, "stream": case.execution.audit_stream,
                   "records": record["seq"], "head": record["hash"]},
     }
+
+
+def time_to_decision(state: dict[str, Any], verdict: dict[str, Any]) -> float | None:
+    """Seconds from the proposal's arrival (the execution's start) to the human decision the
+    verdict follows; None when no human decided."""
+    from datetime import datetime
+
+    decided = [r["decided_at"] for r in verdict["reviewers"] if r.get("decided_at")]
+    if not decided:
+        return None
+    at = lambda iso: datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()  # noqa: E731
+    return round(max(at(d) for d in decided) - at(state["execution"]["started_at"]), 3)
 
 
 def _failed_before_review(state: dict[str, Any]) -> dict[str, Any]:

@@ -360,6 +360,7 @@ def test_a_reviewer_modifies_a_refund_through_the_generated_form_on_a_phone_and_
             ["USD", "EUR", "GBP"]
         page.check("input[value=modify]")
         page.fill("#rationale", "Only the second capture was a duplicate; refund it in EUR.")
+        page.select_option("select[name='reason']", "wrong_parameters")
         page.fill("input[name='p.amount']", "210.5")
         page.select_option("select[name='p.currency']", "EUR")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375

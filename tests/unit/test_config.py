@@ -218,3 +218,23 @@ def test_the_notify_mode_and_digest_interval():
     for bad in (4, 1441):
         assert refusal(notify="digest", digest_minutes=bad) == \
             "context digest_minutes: 5 to 1440 (at most one digest per reviewer per interval)"
+
+
+def test_ops_keys_default_and_arrive_as_strings_with_dash_c():
+    from stacks.config import Ops
+
+    assert config().ops == Ops(None, 24, 60, 20, "default")
+    cfg = config(ops_email="oncall@example.com", ops_pending_age_hours="4", ops_kill_switch_minutes="15",
+                 ops_refused_links="100", event_bus_name="agents")
+    assert cfg.ops == Ops("oncall@example.com", 4, 15, 100, "agents")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"ops_email": "oncall"}, "context ops_email: 'oncall' is not an email address"),
+    ({"ops_pending_age_hours": 0}, "context ops_pending_age_hours: 1 to 720"),
+    ({"ops_kill_switch_minutes": "soon"}, "context ops_kill_switch_minutes: must be an integer, got 'soon'"),
+    ({"ops_refused_links": 0}, "context ops_refused_links: 1 to 100000"),
+    ({"event_bus_name": "my bus"}, "context event_bus_name: 'my bus' is not an event bus name"),
+])
+def test_bad_ops_keys_are_refused_by_key(changes, message):
+    assert message in refusal(**changes)
