@@ -264,7 +264,6 @@ def drift_check(action_type: str, rows: Iterable[Decision], threshold: float, *,
         older_n, older_k = len(region) - below.n, sum(r.override for r in region) - below.overrides
         if older_n >= min_samples:
             below = replace(below, bar=max(target_error, wilson_interval(older_k, older_n)[1]))
-    demote = spots.lower > target_error or (below is not None and below.demote)
-    demote = demote and threshold < NEVER
+    demote = threshold < NEVER and (spots.lower > target_error or (below is not None and below.demote))
     return DriftCheck(action_type, threshold, spots.n, spots.overrides, spots.rate, spots.lower, demote,
                       spots.since, Thresholds(NEVER) if demote else None, below)

@@ -185,5 +185,7 @@ def test_only_the_band_counts_and_band_zero_reads_spot_checks_only():
 
 
 def test_a_threshold_of_one_has_nothing_to_demote():
-    assert not drift_check(TYPE, band_history(3, 6, confidence=0.95), 1.0).demote
+    assert drift_check(TYPE, band_history(3, 6, confidence=0.95), 0.99).demote
+    check = drift_check(TYPE, band_history(3, 6, confidence=0.95), 1.0)   # everything already goes to a human
+    assert (check.demote, check.demoted_to, check.below.n) == (False, None, 50)
     assert not drift_check(TYPE, window({10, 20, 30, 40}, confidence=1.0), 1.0).demote
