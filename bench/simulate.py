@@ -33,7 +33,8 @@ Measured per seed, as the issue defines them:
 - other demotions: the drift check's, besides the drifting type's after the drift (noise, or a
   zone the deployed threshold made unsafe; the count does not tell them apart).
 
-Run:  python bench/simulate.py [--seeds 10]   (prints tables, then one line per target; exit 0)
+Run:  python bench/simulate.py [--seeds 10]   (prints a table, then one line per target; exit 0)
+      python bench/simulate.py --variants  (one line per way to run the loop in VARIANTS)
 """
 from __future__ import annotations
 
