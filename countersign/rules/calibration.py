@@ -9,17 +9,22 @@ review and is not a row). An *override* is a reviewer's ``modified`` or ``reject
 - ``veto_threshold``: the same rule with ``veto_target_error``, kept only if below the auto threshold.
 - Moving a boundary down gives the model more autonomy (``loosen``): a human must approve it.
   Moving one up (``tighten``) is applied at once.
-- Demotion: when the last ``window`` spot checks at or above the deployed threshold have an
-  override rate whose 99% Clopper-Pearson *lower* bound exceeds ``target_error`` (the evidence says
-  the auto zone is worse than the target, not merely that it is unproven), every action goes to a
-  human (auto 1.0, no band) at once, and later calibration uses only decisions made after it.
+- Demotion: every action goes to a human (auto 1.0, no band) at once, and later calibration uses
+  only decisions made after it, when a recent window's override rate has a 99% Clopper-Pearson
+  *lower* bound above its bar (the evidence says the zone got worse, not merely that it is
+  unproven): the last ``window`` spot checks at or above the deployed threshold against
+  ``target_error``, or the last ``window`` decisions in the ``band`` just below it (fully
+  reviewed, so ten times denser) against the larger of ``target_error`` and the 95% upper bound
+  of the same band's older decisions.
 
 Pure functions, no AWS; the result does not depend on the order of the rows.
 """
 from __future__ import annotations
 
+import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 OUTCOMES = ("approved", "modified", "rejected")
@@ -42,6 +47,12 @@ NEVER = 1.0                  # the highest threshold the policy can express
 # auto zone with 0.5% overrides demotes about once in 50,000 spot checks; at 9% overrides the
 # median is about 30 spot checks.
 DRIFT_WINDOW = 50
+# The band just below the threshold is reviewed in full, so a drift that moves the whole curve shows
+# there first. Its own rate may sit above target_error by design (the threshold is where the pooled
+# zone above meets it), so its bar is what the band did before: a rise, not a level, demotes.
+# 0.2, measured in bench/simulate.py: at 0.1 the band held too few decisions (up to 302 from a
+# drift to the demotion), at 0.2 at most 149; neither demoted anything else in 10 seeds.
+DRIFT_BAND = 0.2
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,7 @@ def wilson_interval(overrides: int, n: int, z: float = Z95) -> tuple[float, floa
     return lower, upper
 
 
+@lru_cache(maxsize=4096)
 def exact_lower(overrides: int, n: int, confidence: float = DRIFT_CONFIDENCE) -> float:
     """The Clopper-Pearson lower bound: the p at which P(X >= overrides) = (1 - confidence) / 2."""
     if not 0 <= overrides <= n:
@@ -191,8 +203,25 @@ def recommend(action_type: str, rows: Iterable[Decision], deployed: Thresholds, 
 
 
 @dataclass(frozen=True)
+class Window:
+    """The recent reviewed decisions of one region, against the bar they must stay under."""
+
+    n: int
+    overrides: int
+    rate: float
+    lower: float                 # 99% Clopper-Pearson lower bound of the override rate
+    bar: float                   # demote when lower > bar; 1.0: no bar (a thin baseline)
+    since: str | None            # decided_at of the oldest decision in the window
+
+    @property
+    def demote(self) -> bool:
+        return self.lower > self.bar
+
+
+@dataclass(frozen=True)
 class DriftCheck:
-    """The recent auto-zone spot checks at the deployed threshold, and whether they demote it."""
+    """The recent auto-zone spot checks at the deployed threshold, the decisions just below it,
+    and whether they demote it."""
 
     action_type: str
     threshold: float
@@ -203,17 +232,38 @@ class DriftCheck:
     demote: bool
     since: str | None            # decided_at of the oldest spot check in the window
     demoted_to: Thresholds | None
+    below: Window | None = None  # the band just below the threshold (None: band 0)
+
+
+def _order(row: Decision) -> tuple:
+    return row.decided_at, row.confidence, row.outcome, row.reviewer
+
+
+def _recent(rows: list[Decision], window: int, confidence: float, bar: float = NEVER) -> Window:
+    """The last ``window`` rows against ``bar``."""
+    last = heapq.nlargest(window, rows, key=_order)
+    n, k = len(last), sum(r.override for r in last)
+    return Window(n, k, k / n if n else 0.0, exact_lower(k, n, confidence), bar, last[-1].decided_at if last else None)
 
 
 def drift_check(action_type: str, rows: Iterable[Decision], threshold: float, *,
                 target_error: float = TARGET_ERROR, window: int = DRIFT_WINDOW,
-                confidence: float = DRIFT_CONFIDENCE) -> DriftCheck:
-    """Demote (auto 1.0, no band) when the last ``window`` spot checks at or above ``threshold``
-    show, at ``confidence``, an override rate above ``target_error``."""
-    sampled = sorted((r for r in rows if r.action_type == action_type and r.spot_check and r.confidence >= threshold),
-                     key=lambda r: (r.decided_at, r.confidence, r.outcome, r.reviewer))[-window:]
-    n, k = len(sampled), sum(r.override for r in sampled)
-    lower = exact_lower(k, n, confidence)
-    demote = lower > target_error
-    return DriftCheck(action_type, threshold, n, k, k / n if n else 0.0, lower, demote,
-                      sampled[0].decided_at if sampled else None, Thresholds(NEVER) if demote else None)
+                confidence: float = DRIFT_CONFIDENCE, band: float = DRIFT_BAND,
+                min_samples: int = MIN_SAMPLES) -> DriftCheck:
+    """Demote (auto 1.0, no band) when, at ``confidence``, the last ``window`` spot checks at or
+    above ``threshold`` show an override rate above ``target_error``, or the last ``window``
+    decisions in [threshold - band, threshold) one above both ``target_error`` and the 95% upper
+    bound of that band's older decisions (which need ``min_samples``; fewer: no bar). A threshold
+    of 1.0 has nothing to demote."""
+    mine = [r for r in rows if r.action_type == action_type]
+    spots = _recent([r for r in mine if r.spot_check and r.confidence >= threshold], window, confidence)
+    below = None
+    if band > 0:
+        region = [r for r in mine if threshold - band <= r.confidence < threshold]
+        below = _recent(region, window, confidence)
+        older_n, older_k = len(region) - below.n, sum(r.override for r in region) - below.overrides
+        if older_n >= min_samples:
+            below = replace(below, bar=max(target_error, wilson_interval(older_k, older_n)[1]))
+    demote = threshold < NEVER and (spots.lower > target_error or (below is not None and below.demote))
+    return DriftCheck(action_type, threshold, spots.n, spots.overrides, spots.rate, spots.lower, demote,
+                      spots.since, Thresholds(NEVER) if demote else None, below)

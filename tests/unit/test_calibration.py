@@ -142,3 +142,50 @@ def test_only_recent_spot_checks_at_or_above_the_threshold_count():
     reviewed = [Decision(r.action_type, r.confidence, r.outcome, False, r.reviewer, r.decided_at)
                 for r in window({10, 20, 30, 40})]
     assert not drift_check(TYPE, reviewed, 0.9).demote    # HITL decisions are not the auto zone's evidence
+
+
+def band_history(older_overrides: int, recent_overrides: int, *, older: int = 300, confidence: float = 0.85) -> list[Decision]:
+    """HITL decisions just below a 0.9 threshold: ``older`` of them, then the last 50."""
+    return (rows(confidence, older, older_overrides)
+            + rows(confidence, 50, recent_overrides, start=older))
+
+
+def test_a_rise_in_the_fully_reviewed_band_just_below_the_threshold_demotes():
+    check = drift_check(TYPE, band_history(3, 6), 0.9)    # 3/300 before (upper 0.029), then 6 in 50
+    assert check.demote and check.demoted_to == Thresholds(1.0)
+    assert check.n == 0                                   # not one spot check was needed
+    below = check.below
+    assert (below.n, below.overrides, below.since) == (50, 6, "2025-01-01T05:00:00+00:00")
+    assert below.lower == pytest.approx(0.0319, abs=1e-4)
+    assert below.bar == pytest.approx(0.0290, abs=1e-4)
+    assert not drift_check(TYPE, band_history(3, 5), 0.9).demote    # 5 in 50: lower 0.022, under the bar
+
+
+def test_a_band_that_was_always_above_the_target_does_not_demote_a_level_is_not_a_drift():
+    steady = band_history(40, 5, older=400)               # 10% before and now: the threshold was placed above it
+    check = drift_check(TYPE, steady, 0.9)
+    assert not check.demote
+    assert check.below.bar == pytest.approx(0.1333, abs=1e-4)
+
+
+def test_the_band_needs_a_baseline_of_min_samples_older_decisions():
+    thin = band_history(0, 20, older=99)                  # 20 in 50, but only 99 older decisions to compare with
+    assert drift_check(TYPE, thin, 0.9).below.bar == 1.0
+    assert not drift_check(TYPE, thin, 0.9).demote
+    assert drift_check(TYPE, thin, 0.9, min_samples=50).demote
+
+
+def test_only_the_band_counts_and_band_zero_reads_spot_checks_only():
+    history = band_history(3, 6)
+    assert drift_check(TYPE, history, 0.9).below.n == 50  # 0.85 is in [0.7, 0.9)
+    assert not drift_check(TYPE, history, 0.9, band=0.04).demote    # not in [0.86, 0.9)
+    assert drift_check(TYPE, history, 1.0, band=0.04).below.n == 0
+    check = drift_check(TYPE, history, 0.9, band=0.0)
+    assert (check.demote, check.below) == (False, None)
+
+
+def test_a_threshold_of_one_has_nothing_to_demote():
+    assert drift_check(TYPE, band_history(3, 6, confidence=0.95), 0.99).demote
+    check = drift_check(TYPE, band_history(3, 6, confidence=0.95), 1.0)   # everything already goes to a human
+    assert (check.demote, check.demoted_to, check.below.n) == (False, None, 50)
+    assert not drift_check(TYPE, window({10, 20, 30, 40}, confidence=1.0), 1.0).demote
