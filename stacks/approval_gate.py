@@ -147,6 +147,9 @@ class ApprovalGate(Construct):
         self.dead_letters = sqs.Queue(self, "DispatchDeadLetters", encryption=sqs.QueueEncryption.KMS,
                                       encryption_master_key=self.data_key, enforce_ssl=True,
                                       retention_period=Duration.days(14))
+        # `countersign redrive` clears the dead letters its sweep made moot (the reconciler reads them)
+        reconciler.add_environment("DEAD_LETTERS_URL", self.dead_letters.queue_url)
+        self.dead_letters.grant_consume_messages(reconciler)
         dispatcher.add_event_source(sources.DynamoEventSource(
             self.reviews.table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=10,
             bisect_batch_on_error=True, retry_attempts=8, report_batch_item_failures=True,

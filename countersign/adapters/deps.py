@@ -15,6 +15,7 @@ class Deps:
     mac: Callable[[bytes], bytes] | None = None
     notifier: Any = None          # notify.Notifier
     callbacks: Any = None
+    dead_letters: Any = None      # aws.SqsDeadLetters: stream batches the dispatcher gave up on
     load_policy: Callable[[], dict[str, Any]] | None = None
     load_kill_switch: Callable[[], str] = lambda: "off"     # routing.KILL_OFF
     reviewers: tuple[str, ...] = ()

@@ -1,7 +1,7 @@
 """Wiring for Lambda: build the adapters a handler needs from its environment, once, at init.
 
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
-REVIEWERS (comma-separated ids), REVIEWER_EMAILS (JSON: id → email), REVIEWER_PRINCIPALS (JSON: id →
+REVIEWERS (comma-separated ids), DEAD_LETTERS_URL, REVIEWER_EMAILS (JSON: id → email), REVIEWER_PRINCIPALS (JSON: id →
 IAM ARN patterns), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS (JSON list),
 AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup). Only the clients a
 handler asks for are made.
@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import boto3
 
-from countersign.adapters.aws import DynamoPseudonyms, DynamoReviewStore, S3AuditStore, SnsNotifier, StepFunctionsCallbacks, kms_mac
+from countersign.adapters.aws import (DynamoPseudonyms, DynamoReviewStore, S3AuditStore, SnsNotifier, SqsDeadLetters,
+                                      StepFunctionsCallbacks, kms_mac)
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import check_mode
 
@@ -78,7 +79,8 @@ class Once:
 
 
 def build_deps(*needs: str) -> Deps:
-    """``needs`` is a subset of: reviews, links, notify, callbacks, policy, kill_switch (audit is always made)."""
+    """``needs`` is a subset of: reviews, links, notify, callbacks, dead_letters, policy, kill_switch (audit
+    is always made)."""
     env = os.environ
     extra: dict[str, Any] = {}
     if "reviews" in needs:
@@ -90,6 +92,8 @@ def build_deps(*needs: str) -> Deps:
         extra["once"] = Once(extra["reviews"].ddb, env["REVIEWS_TABLE"])   # "notify" comes with "reviews"
     if "callbacks" in needs:
         extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
+    if "dead_letters" in needs:
+        extra["dead_letters"] = SqsDeadLetters(boto3.client("sqs"), env["DEAD_LETTERS_URL"])
     if "policy" in needs:
         extra["load_policy"] = _policy_loader()
     if "policy" in needs or "kill_switch" in needs:
