@@ -74,7 +74,10 @@ class ApprovalGate(Construct):
         review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
                             description="Review page and decisions",
                             environment={**audit_env, **store_env, **link_env,
-                                         "EVIDENCE_HOSTS": json.dumps(list(config.evidence_hosts))})
+                                         "EVIDENCE_HOSTS": json.dumps(list(config.evidence_hosts)),
+                                         # the review page's public host, when a proxy in front rewrites Host
+                                         **({"REVIEW_BASE_URL": config.review_base_url}
+                                            if config.review_base_url else {})})
         self.api = ReviewApi(self, "ReviewApi", handler=review_fn, retain_logs=prod)
         notify_env = {**audit_env, **store_env, **link_env, "TOPIC_ARN": self.notifications.topic.topic_arn,
                       "REVIEW_BASE_URL": config.review_base_url or self.api.url}   # whoever emails review links

@@ -42,14 +42,16 @@ class Request:
     repeated: tuple[str, ...] = ()   # form fields sent more than once
 
 
-def unfit(request: Request) -> tuple[int, str] | None:
+def unfit(request: Request, base_url: str = "") -> tuple[int, str] | None:
     """Why a POST is refused before its token is even read, or None. A browser names the site a
-    form was sent from: anything but the review page itself (another site, a sibling subdomain,
-    an opaque ``null`` origin) is refused, whatever token the form carries. A client that sends
-    neither header is no browser: it holds the token itself and gains nothing from a victim's."""
+    form was sent from: anything but the review page itself (its host as this request reached
+    the API, or the host of the configured ``base_url``, when a proxy in front rewrites ``Host``;
+    not another site, a sibling subdomain or an opaque ``null`` origin) is refused, whatever token
+    the form carries. A client that sends neither header is no browser: it holds the token itself
+    and gains nothing from a victim's."""
+    own = {request.host.lower(), urlsplit(base_url).netloc.lower()} - {""}
     origin_host = urlsplit(request.origin).netloc.lower() if request.origin is not None else None
-    if request.fetch_site not in ("", "same-origin", "none") or (
-            origin_host is not None and origin_host != request.host.lower()):
+    if request.fetch_site not in ("", "same-origin", "none") or (origin_host is not None and origin_host not in own):
         return 403, ("this decision was sent from another site, so it was not recorded: open the link in "
                      "your email and decide on the review page itself")
     if request.content_type.split(";")[0].strip().lower() != FORM_TYPE:
@@ -79,7 +81,7 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
     token = form.get("t")
     claimed = {"review_id": review_id if valid_review_id(review_id) else None, "method": "POST",
                "decision": (form.get("decision") or "")[:16]}
-    refused = unfit(request)
+    refused = unfit(request, deps.review_base_url)
     if refused:
         sent_from = {k: v[:limit] for k, v, limit in (("origin", request.origin, 256),
                                                       ("fetch_site", request.fetch_site, 32)) if v}

@@ -126,10 +126,11 @@ def redrive(deps: Deps, stale: int, skew: int = CLAIM_MARGIN_SECONDS) -> dict[st
     the outbox still lists a decision made before the batch's last record arrived (plus ``skew``
     for clocks), or when the letter does not say when that was. Safe to repeat."""
     swept = reconcile(deps, stale).as_dict()
+    letters = deps.dead_letters.receive()     # first: a letter's decision, if undelivered, is then listed
     waiting = [deps.reviews.get(r) for r in deps.reviews.undispatched()]
     decided = [_epoch(r.decision.decided_at) for r in waiting if r is not None and r.decision is not None]
     cleared = kept = 0
-    for receipt, last_arrival in deps.dead_letters.receive():
+    for receipt, last_arrival in letters:
         if last_arrival is not None and all(at > last_arrival + skew for at in decided):
             deps.dead_letters.delete(receipt)
             cleared += 1
