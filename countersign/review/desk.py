@@ -43,15 +43,17 @@ class Request:
 
 
 def unfit(request: Request, base_url: str = "") -> tuple[int, str] | None:
-    """Why a POST is refused before its token is even read, or None. A browser names the site a
-    form was sent from: anything but the review page itself (its host as this request reached
-    the API, or the host of the configured ``base_url``, when a proxy in front rewrites ``Host``;
-    not another site, a sibling subdomain or an opaque ``null`` origin) is refused, whatever token
-    the form carries. A client that sends neither header is no browser: it holds the token itself
-    and gains nothing from a victim's."""
+    """Why a POST is refused before its token is even read, or None. A browser says where a form
+    was sent from: ``Sec-Fetch-Site`` must be ``same-origin`` (or ``none``), and an ``Origin`` must
+    be the review page's host (as the request reached the API, or ``base_url``'s when a proxy in
+    front rewrites ``Host``). The page's own form sends ``Origin: null`` (its referrer policy is
+    ``no-referrer``), which only ``Sec-Fetch-Site`` can tell from an opaque origin: without it, a
+    ``null`` origin is refused. A client that sends neither header is no browser: it holds the
+    token itself and gains nothing from a victim's."""
     own = {request.host.lower(), urlsplit(base_url).netloc.lower()} - {""}
-    origin_host = urlsplit(request.origin).netloc.lower() if request.origin is not None else None
-    if request.fetch_site not in ("", "same-origin", "none") or (origin_host is not None and origin_host not in own):
+    origin = request.origin
+    foreign = origin not in (None, "null") and urlsplit(origin).netloc.lower() not in own
+    if request.fetch_site not in ("", "same-origin", "none") or foreign or (origin == "null" and not request.fetch_site):
         return 403, ("this decision was sent from another site, so it was not recorded: open the link in "
                      "your email and decide on the review page itself")
     if request.content_type.split(";")[0].strip().lower() != FORM_TYPE:

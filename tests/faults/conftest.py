@@ -80,9 +80,11 @@ def answered(client, operation: str, status: int, code: str, times: int = 1):
             return original(request, operation_model, context)
         failed.append(operation)
         body = json.dumps({"__type": code, "message": f"injected {code}"}).encode()
+        error = f"<Error><Type>Sender</Type><Code>{code}</Code><Message>injected</Message></Error>"
         if operation_model.metadata["protocol"] == "query":
-            body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected</Message>"
-                    "</Error></ErrorResponse>").encode()
+            body = f"<ErrorResponse>{error}</ErrorResponse>".encode()
+        elif operation_model.metadata["protocol"] == "rest-xml":
+            body = error.encode()
         raw = type("Raw", (), {"stream": lambda self, **_: iter([body])})()
         http = AWSResponse(request.url, status, {"x-amzn-requestid": "injected"}, raw)
         parser = endpoint._response_parser_factory.create_parser(operation_model.metadata["protocol"])

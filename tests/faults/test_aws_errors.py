@@ -28,6 +28,8 @@ def dispatcher(stack):
 
 
 FAULTS = {   # where it fails, how, and the decision clicked: (decision, injection)
+    "audit PutObject answers 500 once": (
+        "approve", lambda s: answered(dispatcher(s).audit.s3, "PutObject", 500, "InternalError")),
     "audit PutObject, past the SDK's retries": (
         "approve", lambda s: inject(dispatcher(s).audit, "put_new", before=error("InternalError", "PutObject"))),
     "SendTaskSuccess answers 500 once": (

@@ -36,10 +36,13 @@ def after_the_decision_by_another(w):
     return w.post(bob, bobs)
 
 
-def own_form(w):
-    """What a browser sends from the review page: its own origin, same-origin."""
-    link = w.fresh()
-    return w.post(link, w.form(link), Origin=f"http://{HOST}", **{"Sec-Fetch-Site": "same-origin"})
+def own_form(origin: str):
+    """The review page's form, as a browser sends it from the page: Chromium sends ``Origin: null``
+    there (the page's referrer policy is no-referrer), and ``Sec-Fetch-Site: same-origin``."""
+    def send(w):
+        link = w.fresh()
+        return w.post(link, w.form(link), **{"Origin": origin, "Sec-Fetch-Site": "same-origin"})
+    return send
 
 
 def self_approval(spelling: str):
@@ -218,12 +221,20 @@ THREATS = [
     Threat("cross-site POST (Sec-Fetch-Site only)", lambda w: w.post(w.pending(), w.form(w.pending()), **{
            "Sec-Fetch-Site": "cross-site"}), 403, (OTHER_SITE,), Refused(403, "another site",
                                                                          request={"fetch_site": "cross-site"})),
-    Threat("cross-site POST (opaque null Origin)", lambda w: w.post(w.pending(), w.form(w.pending()), Origin="null"),
-           403, (OTHER_SITE,), Refused(403, "another site", request={"origin": "null"})),
+    Threat("cross-site POST from a sandboxed frame (Origin null)", lambda w: w.post(w.pending(), w.form(
+           w.pending()), **{"Origin": "null", "Sec-Fetch-Site": "cross-site"}), 403, (OTHER_SITE,),
+           Refused(403, "another site", request={"origin": "null", "fetch_site": "cross-site"})),
+    Threat("Origin null from a browser that names no site", lambda w: w.post(w.pending(), w.form(w.pending()),
+           Origin="null"), 403, (OTHER_SITE,), Refused(403, "another site", request={"origin": "null"})),
+    Threat("an Origin of another site on a same-origin claim", lambda w: w.post(w.pending(), w.form(w.pending()), **{
+           "Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}), 403, (OTHER_SITE,),
+           Refused(403, "another site")),
     Threat("same-site POST from a sibling subdomain", lambda w: w.post(w.pending(), w.form(w.pending()), **{
            "Origin": "https://attacker.127.0.0.1", "Sec-Fetch-Site": "same-site"}), 403, (OTHER_SITE,),
            Refused(403, "another site")),
-    Threat("the review page's own form", own_form, 200, ("You approved this action",), APPROVED),
+    Threat("the review page's own form (as Chromium sends it)", own_form("null"), 200,
+           ("You approved this action",), APPROVED),
+    Threat("the review page's own origin", own_form(f"http://{HOST}"), 200, ("You approved this action",), APPROVED),
     Threat("a client that is no browser (no Origin)", lambda w: w.decide(w.fresh()), 200,
            ("You approved this action",), APPROVED),
     # content: HTML, JS, markdown and template syntax in every AI-written field

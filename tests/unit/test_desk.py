@@ -20,4 +20,5 @@ def test_a_proxy_that_rewrites_host_is_allowed_for_the_configured_review_host_on
 def test_the_page_itself_and_clients_that_are_no_browser_pass():
     assert unfit(post(origin="https://abc.execute-api.eu-west-1.amazonaws.com", fetch_site="same-origin")) is None
     assert unfit(post()) is None
+    assert unfit(post(origin="null", fetch_site="same-origin")) is None     # the page's own form, no-referrer
     assert unfit(post(origin="null"))[0] == 403 and unfit(post(fetch_site="same-site"))[0] == 403
