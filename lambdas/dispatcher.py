@@ -1,9 +1,10 @@
 """DynamoDB stream consumer: audit each decided review, then call the waiting workflow back.
 
-Partial batch failures are reported so only the failed records are retried: a record whose
-review another delivery holds with a fresh claim is failed, never acknowledged, in case that
-delivery dies (the reconciler finishes it either way). Stream images carry the task token, so
-events are never logged.
+Partial batch failures are reported so only the failed records are retried (an AWS error; the
+delivery released its claim first). A record whose review another delivery holds with a fresh
+claim is acknowledged: that delivery finishes it, or, if it died, the reconciler takes the claim
+over once it is stale (retrying the record could not, and would only end in the dead-letter
+queue). Stream images carry the task token, so events are never logged.
 """
 import os
 
@@ -11,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from countersign.workflow.outbox import dispatch, is_new_decision, stale_after
+from countersign.workflow.outbox import ClaimHeld, dispatch, is_new_decision, stale_after
 from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
@@ -30,7 +31,12 @@ def handle(record) -> None:
         return
     review_id = images["NewImage"]["review_id"]["S"]
     logger.set_correlation_id(review_id)
-    done = dispatch(review_id, DEPS, STALE_AFTER)         # ClaimHeld fails this record only
+    try:
+        done = dispatch(review_id, DEPS, STALE_AFTER)
+    except ClaimHeld:
+        logger.info("decision held by another delivery")
+        metrics.add_metric(name="ClaimsHeld", unit=MetricUnit.Count, value=1)
+        return
     logger.info("decision dispatched", extra={"result": done.result, "resumed": done.resumed})
     metrics.add_metric(name=METRIC[done.result], unit=MetricUnit.Count, value=1)
     if done.resumed:     # a stream retry found a stale claim: its dispatcher died mid-way

@@ -1,8 +1,10 @@
 """Review API: GET /reviews/{id}?t=… shows the case; POST /reviews/{id}/decision records a decision;
 GET /inbox?t=… lists the reviewer's pending reviews.
 
-GET and HEAD never change anything (mail scanners open links); only a POSTed form decides.
+GET and HEAD never change anything (mail scanners open links); only a form POSTed from the review
+page itself decides (``desk.unfit`` says what else is refused before the token is read).
 """
+from collections import Counter
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Logger, Metrics
@@ -16,7 +18,6 @@ from countersign.adapters.runtime import build_deps
 logger, metrics = Logger(), Metrics()
 app = APIGatewayRestResolver()
 DEPS = build_deps("reviews", "links", "registry")
-MAX_FORM_BYTES = 128 * 1024
 
 
 def _reply(reply: desk.Reply, body: bool = True) -> Response:
@@ -25,9 +26,13 @@ def _reply(reply: desk.Reply, body: bool = True) -> Response:
     return Response(status_code=reply.status, headers=SECURITY_HEADERS, body=reply.html if body else "")
 
 
-def _request() -> desk.Request:
+def _request(**post) -> desk.Request:
     ctx = app.current_event.request_context
-    return desk.Request(ctx.request_id, ctx.identity.source_ip or "", ctx.identity.user_agent or "")
+    return desk.Request(ctx.request_id, ctx.identity.source_ip or "", ctx.identity.user_agent or "", **post)
+
+
+def _header(name: str) -> str | None:
+    return app.current_event.get_header_value(name, case_sensitive=False)
 
 
 @app.route("/reviews/<review_id>", method=["GET", "HEAD"])
@@ -47,8 +52,13 @@ def show_inbox():
 @app.post("/reviews/<review_id>/decision")
 def decide(review_id: str):
     raw = app.current_event.decoded_body or ""
-    form = dict(parse_qsl(raw[:MAX_FORM_BYTES], keep_blank_values=True))
-    reply = desk.decide(review_id, form, DEPS, _request())
+    size = len(raw.encode())
+    pairs = parse_qsl(raw, keep_blank_values=True) if size <= desk.MAX_FORM_BYTES else []
+    request = _request(host=_header("host") or app.current_event.request_context.domain_name or "",
+                       origin=_header("origin"), fetch_site=(_header("sec-fetch-site") or "").lower(),
+                       content_type=_header("content-type") or "", body_bytes=size,
+                       repeated=tuple(sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)))
+    reply = desk.decide(review_id, dict(pairs), DEPS, request)
     logger.info("decision request", extra={"status": reply.status})
     metrics.add_metric(name=f"DecisionRequests_{reply.status}", unit=MetricUnit.Count, value=1)
     return _reply(reply)

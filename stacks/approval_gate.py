@@ -85,7 +85,10 @@ class ApprovalGate(Construct):
         review_fn = fns.add("ReviewApi", "lambdas.review_api.handler", memory=512,
                             description="Review page and decisions",
                             environment={**audit_env, **store_env, **link_env, **registry_env,
-                                         "EVIDENCE_HOSTS": json.dumps(list(config.evidence_hosts))})
+                                         "EVIDENCE_HOSTS": json.dumps(list(config.evidence_hosts)),
+                                         # the review page's public host, when a proxy in front rewrites Host
+                                         **({"REVIEW_BASE_URL": config.review_base_url}
+                                            if config.review_base_url else {})})
         self.api = ReviewApi(self, "ReviewApi", handler=review_fn, retain_logs=prod)
         notify_env = {**audit_env, **store_env, **link_env, "TOPIC_ARN": self.notifications.topic.topic_arn,
                       "REVIEW_BASE_URL": config.review_base_url or self.api.url,   # whoever emails review links
@@ -207,6 +210,9 @@ class ApprovalGate(Construct):
         self.dead_letters = sqs.Queue(self, "DispatchDeadLetters", encryption=sqs.QueueEncryption.KMS,
                                       encryption_master_key=self.data_key, enforce_ssl=True,
                                       retention_period=Duration.days(14))
+        # `countersign redrive` clears the dead letters its sweep made moot (the reconciler reads them)
+        reconciler.add_environment("DEAD_LETTERS_URL", self.dead_letters.queue_url)
+        self.dead_letters.grant_consume_messages(reconciler)
         dispatcher.add_event_source(sources.DynamoEventSource(
             self.reviews.table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=10,
             bisect_batch_on_error=True, retry_attempts=8, report_batch_item_failures=True,

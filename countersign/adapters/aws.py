@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
 from countersign.workflow.case import Case
@@ -152,13 +153,20 @@ class DynamoReviewStore:
         dispatcher died). Returns the review as it was before the claim, or ``"held"`` (another
         delivery holds a fresh claim) or ``"done"`` (dispatched already, or nothing to dispatch)."""
         old = self._update(review_id, "SET #s = :claimed, claimed_at = :now",
-                           "#s = :decided OR (#s = :claimed AND claimed_at < :stale)",
+                           "#s = :decided OR (#s = :claimed AND (attribute_not_exists(claimed_at) "
+                           "OR claimed_at < :stale))",
                            {":claimed": {"S": DISPATCHING}, ":decided": {"S": DECIDED},
                             ":now": {"N": str(now)}, ":stale": {"N": str(now - stale_after)}}, returns="ALL_OLD")
         if old is not None:
             return review_from_item(old)
         current = self.get(review_id)
         return "held" if current is not None and current.status == DISPATCHING else "done"
+
+    def release_claim(self, review_id: str, claimed_at: int) -> None:
+        """Give up this delivery's claim (it met an AWS error), so a retry may take it at once. The
+        item stays DISPATCHING (no new stream record) and in the outbox."""
+        self._update(review_id, "REMOVE claimed_at", "#s = :c AND claimed_at = :at",
+                     {":c": {"S": DISPATCHING}, ":at": {"N": str(claimed_at)}})
 
     def mark_dispatched(self, review_id: str, delivered_at: int | None, now: int) -> None:
         """DISPATCHING → DISPATCHED, recording when the workflow accepted the callback (or that its
@@ -420,3 +428,39 @@ class StepFunctionsCallbacks:
                 return False
             raise
         return True
+
+
+class SqsDeadLetters:
+    """The dispatcher's dead-letter queue. Each message is what Lambda sends when a stream batch
+    failed every retry: the batch's metadata (shard, sequence numbers, arrival times), never its
+    records. ``receive`` hides each message it returns for a minute; ``delete`` removes one and
+    ``keep`` shows it again."""
+
+    def __init__(self, sqs, url: str) -> None:
+        self.sqs, self.url = sqs, url
+
+    def receive(self) -> list[tuple[str, float | None]]:
+        """Every message now visible, as (receipt handle, arrival of the batch's last record in
+        epoch seconds, or None when the message does not say)."""
+        found = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                           WaitTimeSeconds=1).get("Messages", [])
+            if not got:
+                return found
+            found += [(m["ReceiptHandle"], _last_arrival(m.get("Body", ""))) for m in got]
+
+    def delete(self, receipt: str) -> None:
+        self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)
+
+    def keep(self, receipt: str) -> None:
+        """Visible again at once: still counted by the queue's depth, and seen by the next redrive."""
+        self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=0)
+
+
+def _last_arrival(body: str) -> float | None:
+    try:
+        stamp = json.loads(body)["DDBStreamBatchInfo"]["approximateArrivalOfLastRecord"]
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -16,6 +16,7 @@ class Deps:
     notifier: Any = None          # notify.Notifier
     callbacks: Any = None
     events: Any = None            # aws.EventBridgeEvents: announce reviews, decisions, verdicts (None: not at all)
+    dead_letters: Any = None      # aws.SqsDeadLetters: stream batches the dispatcher gave up on
     load_policy: Callable[[], dict[str, Any]] | None = None
     load_kill_switch: Callable[[], str] = lambda: "off"     # routing.KILL_OFF
     load_registry: Callable[[], Any] | None = None          # registry.Registry, read at every use (SSM, cached)

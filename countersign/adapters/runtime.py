@@ -1,10 +1,10 @@
 """Wiring for Lambda: build the adapters a handler needs from its environment, once, at init.
 
 Environment: AUDIT_BUCKET, REVIEWS_TABLE, LINK_KEY_ID, TOPIC_ARN, POLICY_PARAMETER, KILL_SWITCH_PARAMETER,
-REVIEWERS (comma-separated ids), SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL, EVIDENCE_HOSTS
-(JSON list), DIGEST_MINUTES (0, or the digest interval of ``notify: digest``), AUDIT_REVIEWER_IDENTITY
-(id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup), REGISTRY_PARAMETER and
-REGISTRY_CACHE_SECONDS (the reviewer registry in SSM: roles, authority, active, emails and IAM principals),
+REVIEWERS (comma-separated ids), DEAD_LETTERS_URL, SUBMIT_AUTHENTICATED_ONLY (true|false), REVIEW_BASE_URL,
+EVIDENCE_HOSTS (JSON list), DIGEST_MINUTES (0, or the digest interval of ``notify: digest``),
+AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup), REGISTRY_PARAMETER
+and REGISTRY_CACHE_SECONDS (the reviewer registry in SSM: roles, authority, active, emails and IAM principals),
 CALIBRATOR_PRINCIPAL (the calibrator's role ARN), STATE_MACHINE_ARN (for the calibrator), EVENT_BUS_NAME.
 Only the clients a handler asks for are made.
 handler asks for are made.
@@ -18,7 +18,8 @@ from typing import Any, Callable
 import boto3
 
 from countersign.adapters.aws import (DynamoAutonomy, DynamoPseudonyms, DynamoReviewStore, EventBridgeEvents,
-                                     S3AuditStore, SnsNotifier, StepFunctionsCallbacks, StepFunctionsGate, kms_mac)
+                                     S3AuditStore, SnsNotifier, SqsDeadLetters, StepFunctionsCallbacks,
+                                     StepFunctionsGate, kms_mac)
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import check_mode
 
@@ -93,8 +94,8 @@ class Once:
 
 
 def build_deps(*needs: str) -> Deps:
-    """``needs`` is a subset of: reviews, links, notify, callbacks, events, policy, kill_switch, registry,
-    autonomy, gate (audit is always made)."""
+    """``needs`` is a subset of: reviews, links, notify, callbacks, events, dead_letters, policy, kill_switch,
+    registry, autonomy, gate (audit is always made)."""
     env = os.environ
     extra: dict[str, Any] = {}
     if "reviews" in needs:
@@ -108,6 +109,8 @@ def build_deps(*needs: str) -> Deps:
         extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
     if "events" in needs:
         extra["events"] = EventBridgeEvents(boto3.client("events"), env["EVENT_BUS_NAME"])
+    if "dead_letters" in needs:
+        extra["dead_letters"] = SqsDeadLetters(boto3.client("sqs"), env["DEAD_LETTERS_URL"])
     if "policy" in needs:
         extra["load_policy"] = _policy_loader()
     if "registry" in needs:

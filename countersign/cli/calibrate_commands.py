@@ -38,7 +38,7 @@ def run(args) -> int:
     from countersign.cli import commands as cli
 
     event = {"dry_run": args.dry_run, **({"action_type": args.action_type} if args.action_type else {})}
-    body = client.invoke(cli._target(args), "CalibratorFunctionName", "calibrator", payload=event)
+    body = client.invoke(cli._target(args), "CalibratorFunctionName", "calibrator", event)
     if args.action_type and not body["standings"]:
         raise client.ClientError(f"the deployed policy has no action type {args.action_type!r}")
 

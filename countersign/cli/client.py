@@ -258,12 +258,12 @@ def set_kill_switch(target: Target, mode: str, reason: str) -> dict:
                          "policy": {"version": policy.get("version")}})
 
 
-def invoke(target: Target, output: str, what: str, payload: dict[str, Any] | None = None) -> Any:
+def invoke(target: Target, output: str, what: str, event: dict[str, Any] | None = None) -> Any:
     """Invoke one of the stack's own functions (named by a stack output) and return its answer."""
     name = target.outputs.get(output)
     if not name:
         raise ClientError(f"stack {target.stack} has no {what}; deploy the current version")
-    got = target.client("lambda").invoke(FunctionName=name, Payload=json.dumps(payload or {}).encode())
+    got = target.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event or {}).encode())
     body = json.loads(got["Payload"].read() or b"null")
     if got.get("FunctionError"):
         raise ClientError(f"the {what} failed: {(body or {}).get('errorType')}: {(body or {}).get('errorMessage')}")
@@ -272,5 +272,6 @@ def invoke(target: Target, output: str, what: str, payload: dict[str, Any] | Non
 
 def redrive(target: Target) -> dict[str, Any]:
     """Run the reconciler now (the same function and code path as its schedule): finish every
-    decision left undispatched. Safe to repeat: a decision already delivered is never sent twice."""
-    return invoke(target, "ReconcilerFunctionName", "reconciler")
+    decision left undispatched, then clear the dead letters that made moot. Safe to repeat: a
+    decision already delivered is never sent twice."""
+    return invoke(target, "ReconcilerFunctionName", "reconciler", {"redrive": True})

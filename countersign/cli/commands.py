@@ -150,7 +150,7 @@ def parser() -> argparse.ArgumentParser:
     _target_options(kill)
     kill.set_defaults(run=run_kill_switch)
 
-    redrive = sub.add_parser("redrive", help="finish decisions left undispatched now (the reconciler's sweep)")
+    redrive = sub.add_parser("redrive", help="finish decisions left undispatched now (the reconciler's sweep) and clear moot dead letters")
     redrive.add_argument("--json", action="store_true")
     _target_options(redrive)
     redrive.set_defaults(run=run_redrive)
@@ -333,8 +333,10 @@ def run_redrive(args) -> int:
     sweep = client.redrive(_target(args))
     _emit(args, sweep, lambda d: out.print(
         f"redrive: {d['delivered']} delivered, {d['closed']} already closed (followed by the workflow), "
-        f"{d['held']} held by a live dispatcher, {d['resumed']} taken over", markup=False))
-    return 0
+        f"{d['held']} held by a live dispatcher, {d['resumed']} taken over, {d['failed']} failed (AWS errors: "
+        f"run it again); dead letters: {d['dead_letters']['cleared']} cleared, {d['dead_letters']['kept']} kept",
+        markup=False))
+    return 1 if sweep["failed"] else 0
 
 
 def run_local(args) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from countersign.evidence import audit
 from countersign.adapters.deps import Deps
@@ -26,13 +27,46 @@ class Reply:
     html: str
 
 
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_BYTES = 128 * 1024
+
+
 @dataclass(frozen=True)
 class Request:
-    """Who asked, for the audit record of a refusal."""
+    """Who asked (for the audit record of a refusal), and how a POST arrived."""
 
     request_id: str
     source_ip: str = ""
     user_agent: str = ""
+    host: str = ""               # the Host this request was sent to (the review page's own host)
+    origin: str | None = None    # the browser's Origin header, when sent
+    fetch_site: str = ""         # the browser's Sec-Fetch-Site header, when sent
+    content_type: str = ""
+    body_bytes: int = 0
+    repeated: tuple[str, ...] = ()   # form fields sent more than once
+
+
+def unfit(request: Request, base_url: str = "") -> tuple[int, str] | None:
+    """Why a POST is refused before its token is even read, or None. A browser says where a form
+    was sent from: ``Sec-Fetch-Site`` must be ``same-origin`` (or ``none``), and an ``Origin`` must
+    be the review page's host (as the request reached the API, or ``base_url``'s when a proxy in
+    front rewrites ``Host``). The page's own form sends ``Origin: null`` (its referrer policy is
+    ``no-referrer``), which only ``Sec-Fetch-Site`` can tell from an opaque origin: without it, a
+    ``null`` origin is refused. A client that sends neither header is no browser: it holds the
+    token itself and gains nothing from a victim's."""
+    own = {request.host.lower(), urlsplit(base_url).netloc.lower()} - {""}
+    origin = request.origin
+    foreign = origin not in (None, "null") and urlsplit(origin).netloc.lower() not in own
+    if request.fetch_site not in ("", "same-origin", "none") or foreign or (origin == "null" and not request.fetch_site):
+        return 403, ("this decision was sent from another site, so it was not recorded: open the link in "
+                     "your email and decide on the review page itself")
+    if request.content_type.split(";")[0].strip().lower() != FORM_TYPE:
+        return 415, f"a decision is a form sent as {FORM_TYPE}"
+    if request.body_bytes > MAX_FORM_BYTES:
+        return 413, f"the form is larger than {MAX_FORM_BYTES // 1024} KiB"
+    if request.repeated:
+        return 400, f"the form sends {', '.join(request.repeated)} more than once"
+    return None
 
 
 def show(review_id: str, token: str | None, deps: Deps, action_url: str, request: Request) -> Reply:
@@ -63,6 +97,12 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
     token = form.get("t")
     claimed = {"review_id": review_id if valid_review_id(review_id) else None, "method": "POST",
                "decision": (form.get("decision") or "")[:16]}
+    refused = unfit(request, deps.review_base_url)
+    if refused:
+        sent_from = {k: v[:limit] for k, v, limit in (("origin", request.origin, 256),
+                                                      ("fetch_site", request.fetch_site, 32)) if v}
+        _refuse(deps, request, *refused, {**claimed, **sent_from})
+        return Reply(refused[0], message_page(refused[0], "Decision not recorded", refused[1]))
     grant = None
     try:
         grant = verify(deps.mac, review_id, token, deps.clock())

@@ -104,19 +104,25 @@ class Harness:
             time.sleep(0.02)
         raise TimeoutError(f"no email for {reviewer} containing {containing!r}")
 
-    def http(self, method: str, url: str, form: dict[str, str] | None = None) -> HttpResponse:
+    def http(self, method: str, url: str, form: dict[str, str] | None = None, *, body: str | None = None,
+             headers: dict[str, str] | None = None) -> HttpResponse:
+        """One request as an HTTP client sends it (with its ``Host``); a ``form`` is url-encoded,
+        a raw ``body`` is sent as it is, with the ``headers`` given."""
         parts = urlsplit(url)
-        body = urlencode(form) if form is not None else ""
-        headers = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}
-        return request(self.routes, method, parts.path, dict(parse_qsl(parts.query)), body, headers)
+        sent = {"Host": parts.netloc}
+        if form is not None:
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        sent.update(headers or {})
+        payload = urlencode(form) if form is not None else body or ""
+        return request(self.routes, method, parts.path, dict(parse_qsl(parts.query)), payload, sent)
 
     # auditor side ----------------------------------------------------------------------------
     def audit_records(self, prefix: str) -> list[dict[str, Any]]:
-        return self._read(sorted(self.audit.list_keys(prefix)))
+        return self.read(sorted(self.audit.list_keys(prefix)))
 
     def execution_records(self, execution_arn: str) -> list[dict[str, Any]]:
         name = execution_arn.rsplit(":", 1)[1]
-        return self._read(sorted(k for k in self.audit.list_keys("executions/") if f"/{name}/" in k))
+        return self.read(sorted(k for k in self.audit.list_keys("executions/") if f"/{name}/" in k))
 
-    def _read(self, keys: list[str]) -> list[dict[str, Any]]:
+    def read(self, keys: list[str]) -> list[dict[str, Any]]:
         return [json.loads(self.audit.get(k)) for k in keys]

@@ -21,6 +21,7 @@ def apply() -> None:
     _closed_tasks_refuse_callbacks()
     _history_honours_reverse_order()
     _schedules_match_no_events()
+    _stream_retries_and_failure_destination()
 
 
 def _execution_start_time_as_iso() -> None:
@@ -199,3 +200,78 @@ def _schedules_match_no_events() -> None:
         return original(self, *args, **kwargs)
 
     Rule.send_to_targets = send_to_targets
+
+
+def _stream_retries_and_failure_destination() -> None:
+    """moto invokes a DynamoDB stream's function once per batch and drops the batch whatever the
+    answer. AWS retries a failed batch (a function error, or the records a ``batchItemFailures``
+    answer names, from the first one on) up to the mapping's ``MaximumRetryAttempts``, then sends
+    the batch's metadata (never the records) to its ``OnFailure`` destination and moves on. The
+    retries here follow at once (AWS documents no interval)."""
+    import datetime as dt
+    import json
+    import uuid
+
+    from moto.awslambda.models import LambdaBackend
+    from moto.sqs.models import sqs_backends
+
+    original = LambdaBackend.send_dynamodb_items
+
+    def mapping(backend, function_arn: str, source: str):
+        return next((m for m in backend._event_source_mappings.values()
+                     if m.function_arn == function_arn and m.event_source_arn == source), None)
+
+    def failed(answer, batch: list, reports_items: bool) -> list:
+        try:
+            payload = json.loads(answer or b"null")
+        except ValueError:
+            return batch
+        if isinstance(payload, dict) and "errorType" in payload and "stackTrace" in payload:
+            return batch                                        # a function error: the whole batch
+        ids = [f.get("itemIdentifier") for f in (payload or {}).get("batchItemFailures", [])] \
+            if reports_items and isinstance(payload, dict) else []
+        numbers = [int(i) for i in ids if str(i).isdigit()]
+        if not numbers:
+            return []
+        return [r for r in batch if int(r.to_json()["dynamodb"]["SequenceNumber"]) >= min(numbers)]
+
+    def iso(value) -> str:
+        at = value if isinstance(value, dt.datetime) else dt.datetime.now(dt.timezone.utc)
+        return at.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def dead_letter(backend, esm, batch: list, attempts: int) -> None:
+        destination = ((esm.destination_config or {}).get("OnFailure") or {}).get("Destination", "")
+        if ":sqs:" not in destination:
+            return
+        first, last = batch[0].to_json()["dynamodb"], batch[-1].to_json()["dynamodb"]
+        body = {
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": esm.function_arn,
+                               "condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "version": "1.0", "timestamp": iso(None),
+            "DDBStreamBatchInfo": {
+                "shardId": "shardId-00000001541626099285-f35f62ef", "streamArn": esm.event_source_arn,
+                "startSequenceNumber": first["SequenceNumber"], "endSequenceNumber": last["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": iso(first.get("ApproximateCreationDateTime")),
+                "approximateArrivalOfLastRecord": iso(last.get("ApproximateCreationDateTime")),
+                "batchSize": len(batch)}}
+        sqs_backends[backend.account_id][backend.region_name].send_message(
+            destination.rsplit(":", 1)[1], json.dumps(body))
+
+    def send(self, function_arn: str, items: list, source: str):
+        esm = mapping(self, function_arn, source)
+        retries = getattr(esm, "max_retry_attempts", None)
+        if esm is None or retries is None:
+            return original(self, function_arn, items, source)
+        reports_items = "ReportBatchItemFailures" in (esm.function_response_types or [])
+        batch, attempts, answer = list(items), 0, b""
+        while batch:
+            answer = original(self, function_arn, batch, source)
+            attempts += 1
+            batch = failed(answer, batch, reports_items)
+            if batch and attempts > int(retries):
+                dead_letter(self, esm, batch, attempts)
+                break
+        return answer or b"{}"    # the shard moves past the batch either way
+
+    LambdaBackend.send_dynamodb_items = send

@@ -32,8 +32,12 @@ def test_a_reviewer_approves_in_the_browser_and_the_pipeline_gets_exit_0(sandbox
         assert "you are <strong>alice</strong>" in page.content()
         page.check("input[value=approve]")
         page.fill("#rationale", "Two captures 14 s apart; refund the duplicate.")
+        posts = []
+        page.on("request", lambda request: posts.append(request) if request.method == "POST" else None)
         page.click("button[type=submit]")
         page.wait_for_selector("text=Decision recorded")
+        sent = [(p.all_headers().get("origin"), p.all_headers().get("sec-fetch-site")) for p in posts]
+        assert sent == [("null", "same-origin")]      # what the desk's cross-site check must accept
     finally:
         chromium.close()
         pw.stop()

@@ -51,11 +51,65 @@ def inject(obj: Any, name: str, *, before: Exception | None = None, after: Excep
             delattr(obj, name)
 
 
-def dispatcher_down(stack, times: int = 1):
-    """The stream's deliveries crash before the dispatcher claims anything (a record that never
-    arrives, or a dispatcher held back while a timer runs out)."""
+def stream_attempts(stack) -> int:
+    """How often the stream delivers a failing record: once, plus the mapping's retries."""
+    [mapping] = [r["Properties"] for r in stack.deployment.template["Resources"].values()
+                 if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    return 1 + int(mapping["MaximumRetryAttempts"])
+
+
+def dispatcher_down(stack, times: int | None = None):
+    """Every delivery of the stream's record crashes before the dispatcher claims anything (a
+    record the stream gives up on, or a dispatcher held back while a timer runs out)."""
     return inject(deps(stack, "lambdas.dispatcher").reviews, "claim_dispatch", before=Crash("dispatcher down"),
-                  times=times)
+                  times=times or stream_attempts(stack))
+
+
+@contextmanager
+def answered(client, operation: str, status: int, code: str, times: int = 1):
+    """The service answers ``operation`` with an HTTP error for its first ``times`` calls, in place
+    of the request (the SDK's own retries then apply). Yields the list of calls answered so."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.endpoint import convert_to_response_dict
+
+    endpoint, failed = client._endpoint, []
+    original = endpoint._do_get_response
+
+    def do_get_response(request, operation_model, context):
+        if operation_model.name != operation or len(failed) >= times:
+            return original(request, operation_model, context)
+        failed.append(operation)
+        body = json.dumps({"__type": code, "message": f"injected {code}"}).encode()
+        error = f"<Error><Type>Sender</Type><Code>{code}</Code><Message>injected</Message></Error>"
+        if operation_model.metadata["protocol"] == "query":
+            body = f"<ErrorResponse>{error}</ErrorResponse>".encode()
+        elif operation_model.metadata["protocol"] == "rest-xml":
+            body = error.encode()
+        raw = type("Raw", (), {"stream": lambda self, **_: iter([body])})()
+        http = AWSResponse(request.url, status, {"x-amzn-requestid": "injected"}, raw)
+        parser = endpoint._response_parser_factory.create_parser(operation_model.metadata["protocol"])
+        parsed = parser.parse(convert_to_response_dict(http, operation_model), operation_model.output_shape)
+        return (http, parsed), None
+
+    endpoint._do_get_response = do_get_response
+    try:
+        yield failed
+    finally:
+        del endpoint._do_get_response
+
+
+@pytest.fixture
+def dead_letters(stack):
+    """The dispatcher's dead-letter queue, emptied for this test; call it to read what is there."""
+    sqs, url = boto3.client("sqs"), stack.deployment.outputs["DeadLetterQueueUrl"]
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in got:     # (PurgeQueue may run once a minute)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def read() -> list[dict]:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        return [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    return read
 
 
 @contextmanager

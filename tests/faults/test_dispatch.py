@@ -1,6 +1,6 @@
 """Every click counts exactly once when the dispatcher dies at each step after the decision's
-write: an immediate redelivery is failed (never acknowledged) while the claim is fresh, and the
-reconciler finishes the review once, through the same code path."""
+write: the stream's retries leave a fresh claim to its holder (acknowledged, so nothing reaches
+the dead-letter queue), and the reconciler finishes the review once, through the same code path."""
 from __future__ import annotations
 
 import threading
@@ -25,15 +25,15 @@ def crash_point(stack, step: str):
 
 
 @pytest.mark.parametrize("step", ["after the claim", "after the audit", "after the callback"])
-def test_a_dispatcher_crash_is_finished_by_the_reconciler_exactly_once(stack, callbacks, step):
+def test_a_dispatcher_crash_is_finished_by_the_reconciler_exactly_once(stack, callbacks, dead_letters, step):
     arn = stack.start(proposal(), unique("crash"))
     link = review_link(stack, arn)
     review_id = review_id_of(stack, arn)
     with crash_point(stack, step):
         assert decide(stack, link, "approve", "Duplicate charge confirmed.").status == 200
     assert review_item(stack, review_id)["status"]["S"] == "DISPATCHING"
-    failed = redeliver(stack, review_id)            # the stream retries at once: the claim is fresh
-    assert failed == {"batchItemFailures": [{"itemIdentifier": "100"}]}
+    assert redeliver(stack, review_id) == {"batchItemFailures": []}   # the claim is fresh: left to its holder
+    assert dead_letters() == []                     # the stream's retries did not give up on it
     assert reconcile(stack)["held"] >= 1            # a sweep leaves a fresh claim to its holder
     sweep = reconcile(stack, ahead=STALE)           # later: the claim is stale, the sweep takes over
     assert review_id in sweep["reviews"] and sweep["resumed"] >= 1
@@ -49,10 +49,11 @@ def test_a_dispatcher_crash_is_finished_by_the_reconciler_exactly_once(stack, ca
     assert item["status"]["S"] == "DISPATCHED" and "outbox" not in item
     assert ("delivered_at" in item) == (step != "after the callback")   # recorded, never inferred
     assert review_id not in reconcile(stack, ahead=STALE)["reviews"]    # nothing left to redrive
+    assert dead_letters() == []
 
 
 def decided_undelivered(stack, name: str, choice: str, rationale: str) -> tuple[str, str]:
-    """A decision whose stream record never reached the dispatcher: (execution, review id)."""
+    """A decision whose stream record failed every delivery: (execution, review id)."""
     arn = stack.start(proposal(), unique(name))
     link = review_link(stack, arn)
     with dispatcher_down(stack):
@@ -60,13 +61,15 @@ def decided_undelivered(stack, name: str, choice: str, rationale: str) -> tuple[
     return arn, review_id_of(stack, arn)
 
 
-def test_a_stream_record_that_never_arrives_is_delivered_by_the_reconciler(stack, callbacks):
+def test_a_stream_record_the_stream_gives_up_on_is_delivered_by_the_reconciler(stack, callbacks, dead_letters):
     arn, review_id = decided_undelivered(stack, "lost-record", "reject", "Not a duplicate.")
+    assert [d["requestContext"]["condition"] for d in dead_letters()] == ["RetryAttemptsExhausted"]
     assert review_item(stack, review_id)["outbox"]["S"] == "due"      # listed by the sparse index
     assert review_id in reconcile(stack)["reviews"]
     assert verdict(stack, arn)["outcome"] == "rejected"
     assert callbacks == [("alice", True)]
     assert events(stack, arn).count("decision_recorded") == 1
+    assert len(dead_letters()) == 1                 # the schedule's sweep leaves the dead letter to an operator
 
 
 def test_the_reconciler_racing_the_dispatcher_calls_back_once(stack, callbacks):

@@ -1,16 +1,14 @@
 """The review API through the deployed template's routes: real API Gateway proxy events, the
 real Lambda invoked through moto. Every refusal gets a clear page, the right status and an audit
-record; GET and HEAD change nothing."""
+record; GET and HEAD change nothing. Hostile requests are in the threat corpus (``test_threats``)."""
 from __future__ import annotations
 
 import json
-import time
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 
-from countersign.review import links
 from tests.helpers import decide, decision_url, form_token, proposal, review_id_of, review_link, unique
 
 
@@ -19,10 +17,6 @@ def pending(stack):
     """One pending review, shared by the refusal tests that must leave it undecided."""
     arn = stack.start(proposal(), unique("api"))
     return arn, review_link(stack, arn, "alice")
-
-
-def token_of(link: str) -> str:
-    return parse_qs(urlsplit(link).query)["t"][0]
 
 
 def review_id_of_link(link: str) -> str:
@@ -43,16 +37,6 @@ def new_refusals(stack, before: list[dict]) -> list[dict]:
     return [r for r in refusals(stack) if r["hash"] not in seen]
 
 
-def signed(stack, review_id: str, reviewer: str, expires_at: int) -> str:
-    key_id = next(res["Properties"]["Environment"]["Variables"]["LINK_KEY_ID"]
-                  for res in stack.deployment.template["Resources"].values()
-                  if res["Type"] == "AWS::Lambda::Function"
-                  and "LINK_KEY_ID" in res["Properties"].get("Environment", {}).get("Variables", {}))
-    kms = boto3.client("kms")
-    mac = lambda message: kms.generate_mac(KeyId=key_id, Message=message, MacAlgorithm="HMAC_SHA_256")["Mac"]
-    return links.sign(mac, review_id, reviewer, expires_at)
-
-
 def test_get_and_head_change_nothing(stack, pending):
     _, link = pending
     review_id = review_id_of_link(link)
@@ -70,46 +54,6 @@ def test_pages_carry_strict_security_headers(stack, pending):
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["Cache-Control"] == "no-store"
     assert "<script" not in page.body
-
-
-@pytest.mark.parametrize("mangle, message", [
-    (lambda link: link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB"), "signature"),
-    (lambda link: link.replace("?t=", "?t=v2."), "malformed"),
-])
-def test_a_forged_link_gets_403_and_is_audited(stack, pending, mangle, message):
-    before = refusals(stack)
-    page = stack.http("GET", mangle(pending[1]))
-    assert page.status == 403 and message in page.body
-    [latest] = new_refusals(stack, before)
-    assert latest["status"] == 403 and message in latest["reason"]
-    assert "v1." not in json.dumps(latest) and "t=" not in json.dumps(latest)   # the link token is never audited
-
-
-def test_a_link_for_another_review_gets_403(stack, pending):
-    other = stack.start(proposal(), unique("other"))
-    other_link = review_link(stack, other, "alice")
-    swapped = other_link.split("?")[0] + "?t=" + quote(token_of(pending[1]))
-    assert stack.http("GET", swapped).status == 403
-    form = {"t": token_of(pending[1]), "decision": "approve", "rationale": ""}
-    assert stack.http("POST", decision_url(swapped), form).status == 403
-
-
-def test_an_expired_link_gets_403(stack, pending):
-    review_id = review_id_of_link(pending[1])
-    stale = signed(stack, review_id, "alice", int(time.time()) - 1)
-    page = stack.http("GET", pending[1].split("?")[0] + "?t=" + quote(stale))
-    assert page.status == 403 and "expired" in page.body
-
-
-def test_a_genuine_link_for_an_unassigned_reviewer_gets_403(stack, pending):
-    review_id = review_id_of_link(pending[1])
-    mallory = signed(stack, review_id, "mallory", int(time.time()) + 600)
-    page = stack.http("GET", pending[1].split("?")[0] + "?t=" + quote(mallory))
-    assert page.status == 403 and "does not grant access" in page.body
-
-
-def test_a_missing_token_is_refused_by_the_api(stack, pending):
-    assert stack.http("GET", pending[1].split("?")[0]).status == 400
 
 
 @pytest.mark.parametrize("form, status, message", [
@@ -166,16 +110,6 @@ def test_a_second_decision_gets_409_and_the_first_stands(stack):
     # the page now shows the outcome instead of a form
     page = stack.http("GET", bob)
     assert page.status == 200 and "Approved by alice" in page.body and "<form" not in page.body
-
-
-def test_ai_written_text_is_escaped_on_the_page(stack):
-    hostile = proposal(action={"type": "refund.issue", "summary": "<script>alert('x')</script><img src=x onerror=y>",
-                               "parameters": {"customer_id": "<b>1</b>", "amount": 1, "currency": "USD"}},
-                       reasoning="</pre><a href='javascript:alert(1)'>click</a>")
-    arn = stack.start(hostile, unique("xss"))
-    page = stack.http("GET", review_link(stack, arn)).body
-    assert "<script>alert" not in page and "&lt;script&gt;alert(" in page
-    assert "<img" not in page and "<a href='javascript" not in page and "&lt;/pre&gt;" in page
 
 
 def test_ai_written_links_are_inert_in_the_email_and_on_the_page_unless_their_host_is_allowed(stack):
