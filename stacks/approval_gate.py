@@ -221,10 +221,11 @@ class ApprovalGate(Construct):
                 "eventName": lambda_.FilterRule.is_equal("MODIFY"),
                 "dynamodb": {"NewImage": {"sk": {"S": lambda_.FilterRule.is_equal("REVIEW")},
                                           "status": {"S": lambda_.FilterRule.is_equal("DECIDED")}}}})]))
+        self.vigilance = Vigilance(self, "Vigilance", functions=fns, audit=self.audit, alarm_topic=alarm_topic)
         self.functions = {"Prepare": prepare, "ReviewApi": review_fn, "RequestReview": request,
                           "Conclude": conclude, "Dispatcher": dispatcher, "Reminders": reminders,
                           "Reconciler": reconciler, "Digest": digest, "Calibrator": calibrator,
-                          "MailDigest": mail_digest}
+                          "MailDigest": mail_digest, "Vigilance": self.vigilance.function}
         dead_letters = {"Dispatch": self.dead_letters, "UndeliveredEmail": self.notifications.undelivered}
         self.verdict_delivery = VerdictDelivery(self, "VerdictDelivery", state_machine=self.workflow.state_machine,
                                                 destinations=config.verdict_destinations) \
@@ -235,7 +236,6 @@ class ApprovalGate(Construct):
                                      dead_letters=dead_letters, undelivered=self.notifications.undelivered,
                                      dispatcher=dispatcher,
                                      state_machine=self.workflow.state_machine, functions=self.functions)
-        # the reviewer-vigilance alarms go to the ops topic unless the app gives a topic of its own
-        self.vigilance = Vigilance(self, "Vigilance", functions=fns, audit=self.audit,
-                                   alarm_topic=alarm_topic or self.operations.topic)
+        if alarm_topic is None:   # the reviewer-vigilance alarms go to the ops topic unless the app gives one
+            self.vigilance.notify(self.operations.topic)
         self.logs_key = encrypt_log_groups(self)

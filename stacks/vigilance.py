@@ -1,7 +1,7 @@
 """Reviewer vigilance: the scheduled watch (``lambdas/vigilance.py``, read-only on the audit
 trail) and one CloudWatch alarm per flag (rubber stamp, fast dwell, missed canary), each firing
-when any reviewer × action type line carries it. The alarms notify ``alarm_topic``; without
-one, a KMS-encrypted topic of its own is created (subscribe to it, or pass the stack's ops topic)."""
+when any reviewer × action type line carries it. The alarms tell ``alarm_topic`` (or the topic
+given to ``notify``: the stack's ops topic) when they fire and when they clear."""
 from __future__ import annotations
 
 from aws_cdk import Duration
@@ -9,8 +9,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -37,7 +35,6 @@ class Vigilance(Construct):
         self.schedule = events.Rule(self, "Schedule", description="Countersign: watch reviewer vigilance",
                                     schedule=events.Schedule.rate(every),
                                     targets=[targets.LambdaFunction(self.function, retry_attempts=2)])
-        self.alarm_topic = alarm_topic or self._topic()
         self.alarms = {}
         for flag, name in METRICS.items():
             alarm = cloudwatch.Alarm(
@@ -49,13 +46,12 @@ class Vigilance(Construct):
                 threshold=1, evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
-            alarm.add_alarm_action(actions.SnsAction(self.alarm_topic))
             self.alarms[flag] = alarm
+        if alarm_topic is not None:
+            self.notify(alarm_topic)
 
-    def _topic(self) -> sns.Topic:
-        key = kms.Key(self, "AlarmKey", enable_key_rotation=True, description="Countersign vigilance alarm topic")
-        key.add_to_resource_policy(iam.PolicyStatement(     # CloudWatch publishes to the encrypted topic
-            actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"],
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")]))
-        return sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True,
-                         display_name="Countersign reviewer vigilance")
+    def notify(self, topic: sns.ITopic) -> None:
+        """Tell ``topic`` when an alarm fires and when it clears."""
+        for alarm in self.alarms.values():
+            alarm.add_alarm_action(actions.SnsAction(topic))
+            alarm.add_ok_action(actions.SnsAction(topic))

@@ -70,7 +70,7 @@ def test_without_ops_email_nobody_is_subscribed_to_the_ops_topic(default):
 def test_every_alarm_tells_the_ops_topic_when_it_fires_and_when_it_clears(configured):
     topic = ops_topic(configured)
     found = alarms(configured)
-    assert len(found) == 8
+    assert len(found) == 8 + 3                          # and the three reviewer-vigilance alarms
     for props in found.values():
         assert props["AlarmActions"] == [{"Ref": topic}] and props["OKActions"] == [{"Ref": topic}]
 
@@ -96,7 +96,7 @@ def test_the_alarms_watch_what_the_issue_names_with_the_configured_limits(config
     assert watched(kill)[0][1:4] == ("KillSwitchEngaged", "Minimum", 300) and kill["EvaluationPeriods"] == 6
     assert watched(by_start("events could not be put"))[0][1] == "EventsNotPublished"
     custom = [m for p in alarms(configured).values() for m in watched(p) if m[0] == "Countersign"]
-    assert len(custom) == 4 and all(m[4] == [{"Name": "service", "Value": "countersign"}] for m in custom)
+    assert len(custom) == 4 + 3 and all(m[4] == [{"Name": "service", "Value": "countersign"}] for m in custom)  # + vigilance
 
 
 def test_a_configured_verdict_delivery_adds_its_dead_letter_alarm(default):
