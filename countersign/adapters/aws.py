@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import base64
 import json
+import time
 from datetime import datetime
 from typing import Any
 
@@ -126,11 +127,13 @@ class DynamoReviewStore:
                   ":one": {"N": "1"}, ":votes": {"L": [{"S": json.dumps(v)} for v in votes]}}
         update = "SET votes = :votes ADD version :one"
         if decision is not None:
-            update = "SET votes = :votes, #s = :d, decision_json = :j, outbox = :due, decided_epoch = :now, " \
+            update = "SET votes = :votes, #s = :d, decision_json = :j, outbox = :due, decided_epoch = :at, " \
                      "decided_type = :type, decided_risk = :risk, decided_confidence = :conf " \
                      "ADD version :one REMOVE reminder"
             case = review.case   # the by-action-type index: precedents for the next reviewer of this type
             values.update({":d": {"S": DECIDED}, ":j": {"S": json.dumps(decision.to_dict())}, ":due": {"S": "due"},
+                           # milliseconds, so decisions within one second keep their order in the index
+                           ":at": {"N": f"{max(time.time(), now):.3f}"},
                            ":type": {"S": case.action["type"]}, ":risk": {"S": str(case.facts.get("risk", "medium"))},
                            ":conf": {"N": repr(case.confidence)}})
         written = self._update(review.review_id, update,
@@ -202,7 +205,7 @@ class DynamoReviewStore:
                              KeyConditionExpression="decided_type = :t", ExpressionAttributeValues={":t": {"S": action_type}})
         return [{"review_id": i["review_id"]["S"], "decision": json.loads(i["decision_json"]["S"]),
                  "risk": i["decided_risk"]["S"], "confidence": float(i["decided_confidence"]["N"]),
-                 "decided_epoch": int(i["decided_epoch"]["N"])} for i in got.get("Items", [])]
+                 "decided_epoch": float(i["decided_epoch"]["N"])} for i in got.get("Items", [])]
 
     def pending_for(self, reviewer: str) -> list[str]:
         got = self.ddb.query(TableName=self.table, IndexName="by-reviewer",

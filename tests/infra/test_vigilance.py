@@ -73,7 +73,7 @@ def test_a_topic_passed_in_is_told_and_no_topic_is_created():
 
     stack = Stack(App(context=context()), "Host")
     ops = sns.Topic(stack, "Ops")
-    watch = Vigilance(stack, "Vigilance", functions=Functions(stack, "Functions", powertools_layer_version=1,
+    Vigilance(stack, "Vigilance", functions=Functions(stack, "Functions", powertools_layer_version=1,
                                                               retain_logs=False),
                       audit=AuditTrail(stack, "Audit", retention_days=1, lock_mode="GOVERNANCE"), alarm_topic=ops)
     template = Template.from_stack(stack)

@@ -54,7 +54,7 @@ def test_a_modification_through_the_generated_form_is_confirmed_with_its_diff_th
     link = review_link(stack, arn, "bob")
     page = stack.http("GET", link).body
     assert 'name="p.amount" type="number" value="420" step="any" min="0" max="10000"' in page
-    form = {**hidden_fields(page), "decision": "modify", "rationale": "Only one charge was doubled.",
+    form = {**hidden_fields(page), "decision": "modify", "reason": "wrong_parameters", "rationale": "Only one charge was doubled.",
             "p.customer_id": "1182", "p.amount": "210", "p.currency": "EUR"}
     confirm = stack.http("POST", decision_url(link), form)
     shown = [html.unescape(re.sub(r"<[^>]+>", "", li)) for li in re.findall(r"<li>(.*?)</li>", confirm.body)]
@@ -75,7 +75,7 @@ def test_a_confirm_form_altered_after_it_was_shown_is_refused_and_audited(stack)
     arn = stack.start(proposal(), unique("altered"))
     link = review_link(stack, arn, "alice")
     page = stack.http("GET", link).body
-    confirm = stack.http("POST", decision_url(link), {**hidden_fields(page), "decision": "modify", "rationale": "less",
+    confirm = stack.http("POST", decision_url(link), {**hidden_fields(page), "decision": "modify", "reason": "wrong_parameters", "rationale": "less",
                                                       "p.customer_id": "1182", "p.amount": "10", "p.currency": "USD"})
     altered = {**hidden_fields(confirm.body), "parameters": json.dumps({"customer_id": "1182", "amount": 9000,
                                                                         "currency": "USD"})}
@@ -94,7 +94,7 @@ def test_a_generated_field_of_the_wrong_type_is_refused_in_plain_words(stack):
     link = review_link(stack, arn, "alice")
     page = stack.http("GET", link).body
     before = refusals(stack)
-    answer = stack.http("POST", decision_url(link), {**hidden_fields(page), "decision": "modify", "rationale": "x",
+    answer = stack.http("POST", decision_url(link), {**hidden_fields(page), "decision": "modify", "reason": "wrong_parameters", "rationale": "x",
                                                      "p.customer_id": "1182", "p.amount": "210", "p.currency": "JPY"})
     assert answer.status == 400 and "the modified parameters are not valid: currency must be one of USD, EUR, GBP" \
         in answer.body
