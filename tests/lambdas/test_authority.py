@@ -12,7 +12,8 @@ import pytest
 
 from tests.lambdas.test_inbox import inbox_of
 from tests.helpers import decide, decision_url, hidden_fields, proposal, review_id_of, review_link, unique
-from tests.lambdas.test_review_api import item, new_refusals, refusals, review_id_of_link, signed, token_of
+from tests.lambdas.test_review_api import item, new_refusals, refusals, review_id_of_link
+from tests.lambdas.threat_world import signed, token_of
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from countersign.adapters.aws import DynamoReviewStore
 from countersign.review import links
 from countersign.review.reviews import Decision, Review
 from tests.helpers import decide, proposal, review_id_of, review_link, unique
-from tests.lambdas.test_review_api import item, new_refusals, refusals, review_id_of_link, token_of
+from tests.lambdas.test_review_api import item, new_refusals, refusals, review_id_of_link
+from tests.lambdas.threat_world import token_of
 from tests.workflows.test_records import stack_mac
 
 INBOX = re.compile(r"https?://\S+/inbox\?t=\S+")
