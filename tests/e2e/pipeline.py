@@ -139,8 +139,10 @@ def running_sandbox():
     text = "".join(banner)
     assert f"http://127.0.0.1:{port}/outbox" in text and f"http://127.0.0.1:{aws_port}" in text
     assert f"countersign submit examples/refund.json --wait --endpoint http://127.0.0.1:{aws_port}" in text
-    assert ("schedules     reminders every 5 min, digest every 60 min, vigilance every 60 min, reconciler every 1 min"
-            in text)
+    [scheduled] = [line for line in text.splitlines() if line.strip().startswith("schedules ")]
+    assert sorted(scheduled.split("schedules", 1)[1].split("(")[0].strip().split(", ")) == [
+        "calibrate every 60 min", "digest every 60 min", "reconciler every 1 min", "reminders every 5 min",
+        "vigilance every 60 min"]
     aws = {"endpoint_url": f"http://127.0.0.1:{aws_port}", "region_name": "us-east-1",
            "aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
     yield {"web": f"http://127.0.0.1:{port}", "aws": aws["endpoint_url"], "banner": text,
