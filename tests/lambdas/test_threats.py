@@ -150,7 +150,8 @@ THREATS = [
            "rv-..%2f..%2fadmin")), 403, ("malformed link",), Refused(403, "malformed", request={"review_id": None})),
     Threat("genuine token of an unassigned reviewer", lambda w: w.get(with_token(w.pending(), signed(
            w.stack, review_of(w.pending()), "mallory", int(time.time()) + 600))), 403,
-           ("does not grant access to that review",), Refused(403, "does not grant access")),
+           ("does not grant access to that review",),
+           Refused(403, "does not grant access", "reviewer:mallory", {"refusal": "outside_assignment"})),
     Threat("expired token (GET)", lambda w: w.get(with_token(w.pending(), signed(
            w.stack, review_of(w.pending()), "alice", int(time.time()) - 1))), 403, ("link expired",),
            Refused(403, "expired")),
@@ -263,7 +264,8 @@ THREATS = [
     Threat("tier 1's form after tier 2 took over", tier_one_form_after_escalation, 403, ("link expired",),
            Refused(403, "expired")),
     Threat("a tier-1 reviewer on tier 2's review", tier_one_reviewer_on_tier_two, 403,
-           ("does not grant access to that review",), Refused(403, "does not grant access")),
+           ("does not grant access to that review",),
+           Refused(403, "does not grant access", "reviewer:alice", {"refusal": "outside_assignment"})),
 ]
 
 

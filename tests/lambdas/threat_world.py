@@ -11,7 +11,7 @@ import boto3
 
 from countersign.review import links
 from countersign.sandbox.api_gateway import HttpResponse
-from tests.helpers import decision_url, form_token, hidden_fields, proposal, review_link, unique
+from tests.helpers import REASONS, decision_url, form_token, hidden_fields, proposal, review_link, unique
 
 HOST = "127.0.0.1:8000"          # the review page's own host (the stack's review base URL)
 FORM = "application/x-www-form-urlencoded"
@@ -42,8 +42,9 @@ class World:
     def form(self, link: str, **fields) -> dict[str, str]:
         """What the review page's form holds, with ``fields`` on top (None drops one)."""
         page = self.stack.http("GET", link).body
+        decision = fields.get("decision") or "approve"
         merged = {**hidden_fields(page), "t": form_token(page), "decision": "approve", "rationale": "Checked.",
-                  **fields}
+                  "reason": REASONS.get(decision, ""), **fields}
         return {k: v for k, v in merged.items() if v is not None}
 
     def post(self, link: str, fields: dict[str, str] | list[tuple[str, str]], content_type: str | None = FORM,
