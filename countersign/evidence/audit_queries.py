@@ -2,7 +2,7 @@
 
 The stack defines Glue tables over the audit bucket (``records`` over ``executions/``,
 ``refusals`` over ``refusals/``, ``kill_switch`` over ``kill-switch/``, ``canaries`` over
-``canaries/``, partitioned by the date folder with partition projection) and one Athena named query per question below: together they
+``canaries/``, ``autonomy`` over ``autonomy/``, partitioned by the date folder with partition projection) and one Athena named query per question below: together they
 are every figure of the compliance pack's trail section (``compliance.figures.from_queries``). The same SQL runs on DuckDB over an export
 (``run_local``), with two macros standing in for Trino's ``from_iso8601_timestamp`` and
 ``approx_percentile``; the tests assert both give what was put into the trail.
@@ -30,9 +30,12 @@ REFUSAL_COLUMNS = {"event": "string", "stream": "string", "seq": "int", "hash": 
                    "actor": "string", "reason": "string", "status": "int"}
 KILL_SWITCH_COLUMNS = {"event": "string", "stream": "string", "seq": "int", "hash": "string", "recorded_at": "string",
                        "actor": "string", "from": "string", "to": "string", "reason": "string"}
+AUTONOMY_COLUMNS = {"event": "string", "stream": "string", "seq": "int", "hash": "string", "recorded_at": "string",
+                    "actor": "string", "target": "string", "kind": "string", "decided_by": "string"}
 TABLES = {"records": ("executions", RECORD_COLUMNS), "refusals": ("refusals", REFUSAL_COLUMNS),
           "kill_switch": ("kill-switch", KILL_SWITCH_COLUMNS),
-          "canaries": ("canaries", RECORD_COLUMNS)}     # table → (prefix, columns)
+          "canaries": ("canaries", RECORD_COLUMNS),
+          "autonomy": ("autonomy", AUTONOMY_COLUMNS)}     # table → (prefix, columns)
 PARTITION = "day"            # yyyy/MM/dd, the date folder under the table's prefix
 _DUCK = {"string": "VARCHAR", "int": "INTEGER", "double": "DOUBLE", "boolean": "BOOLEAN"}
 _SECONDS = ("greatest(0, date_diff('millisecond', from_iso8601_timestamp(r.recorded_at), "
@@ -46,9 +49,9 @@ _CANARY = f"coalesce(r.canary NOT IN ({', '.join(repr(v) for v in history.FALSY_
 
 QUERIES = {
     "events": (
-        "Records by event, across executions, refusals and kill-switch flips",
+        "Records by event, across executions, refusals, kill-switch flips and autonomy changes",
         "SELECT event, count(*) AS n FROM (SELECT event FROM records UNION ALL SELECT event FROM refusals "
-        "UNION ALL SELECT event FROM kill_switch) t GROUP BY event ORDER BY event"),
+        "UNION ALL SELECT event FROM kill_switch UNION ALL SELECT event FROM autonomy) t GROUP BY event ORDER BY event"),
     "decisions_by_outcome": (
         "Closing records by action type, outcome and route",
         "SELECT action_type, outcome, route, count(*) AS n FROM records "

@@ -300,7 +300,7 @@ def test_athena_reads_the_trail_through_projected_tables_and_runs_the_shared_sql
 
     tables = {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
               for t in resources(template, "AWS::Glue::Table").values()}
-    assert sorted(tables) == ["canaries", "kill_switch", "records", "refusals"]
+    assert sorted(tables) == ["autonomy", "canaries", "kill_switch", "records", "refusals"]
     assert "/canaries/${day}/" in json.dumps(tables["canaries"]["Parameters"]["storage.location.template"])
     records = tables["records"]
     assert records["Parameters"]["projection.enabled"] == "true"
