@@ -1,5 +1,6 @@
 """AWS adapters behind the domain's ports: S3 (audit), DynamoDB (reviews), KMS (link MACs),
-SNS (notifications), Step Functions (callbacks), SSM (policy), EventBridge (events).
+SNS (notifications), Step Functions (callbacks), SSM (policy). The calibrator's adapters are in
+``adapters.calibrator``; EventBridge events and the dead-letter queue in ``adapters.messages``.
 
 Clients are created by the caller and passed in, so a Lambda creates them once at init and tests
 hand in clients bound to moto.
@@ -10,7 +11,6 @@ import hashlib
 import base64
 import json
 import time
-from datetime import datetime
 from typing import Any
 
 from countersign.workflow.case import Case
@@ -285,60 +285,6 @@ class DynamoPseudonyms:
         self.ddb.delete_item(TableName=self.table, Key=self._key(pseudonym))
 
 
-class DynamoAutonomy:
-    """The adjustments beside the deployed policy (``rules.autonomy``): one item in the reviews table,
-    replaced whole by a conditional write on its version, so a demotion and an approval racing each
-    other cannot both land on the same state. ``journal`` holds the audit records of changes not yet
-    in the trail (written with the change, removed once appended), so a crash between the two loses
-    nothing: the next reader appends them."""
-
-    KEY = {"pk": {"S": "AUTONOMY"}, "sk": {"S": "CURRENT"}}
-
-    def __init__(self, ddb, table: str) -> None:
-        self.ddb, self.table = ddb, table
-
-    def current(self) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
-        """(version, adjustments by action type, journal); version 0 when nothing was ever adjusted."""
-        item = self.ddb.get_item(TableName=self.table, Key=self.KEY, ConsistentRead=True).get("Item")
-        if not item:
-            return 0, {}, []
-        return int(item["v"]["N"]), json.loads(item["adjustments"]["S"]), json.loads(item["journal"]["S"])
-
-    def replace(self, version: int, adjustments: dict[str, Any], journal: list[dict[str, Any]]) -> bool:
-        """Write the next state if the stored version is still ``version``; False if it moved on."""
-        condition = ("attribute_not_exists(pk)", {}) if version == 0 else ("v = :v", {":v": {"N": str(version)}})
-        try:
-            self.ddb.put_item(TableName=self.table, Item={
-                **self.KEY, "v": {"N": str(version + 1)}, "adjustments": {"S": json.dumps(adjustments, sort_keys=True)},
-                "journal": {"S": json.dumps(journal, sort_keys=True)}},
-                ConditionExpression=condition[0], **({"ExpressionAttributeValues": condition[1]} if condition[1] else {}))
-        except self.ddb.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-
-class StepFunctionsGate:
-    """Starts a gate execution the way the authenticated submit path does: the proposal in an
-    envelope naming the starter's IAM principal. The calibrator's role is the only other principal
-    allowed to start the gate, and only ``policy.autonomy`` needs it."""
-
-    def __init__(self, sfn, state_machine_arn: str, principal: str) -> None:
-        self.sfn, self.arn, self.principal = sfn, state_machine_arn, principal
-
-    def __call__(self, proposal: dict[str, Any]) -> str:
-        from countersign.rules.proposal import execution_name
-        from countersign.workflow.submission import ENVELOPE
-
-        name = execution_name(proposal)
-        body = base64.b64encode(json.dumps(proposal, sort_keys=True).encode()).decode()
-        envelope = {ENVELOPE: {"proposal_base64": body, "submitted_by": self.principal, "request_id": name}}
-        try:
-            return self.sfn.start_execution(stateMachineArn=self.arn, name=name,
-                                            input=json.dumps(envelope))["executionArn"]
-        except self.sfn.exceptions.ExecutionAlreadyExists:   # proposed before: that review stands
-            return self.arn.replace(":stateMachine:", ":execution:") + ":" + name
-
-
 def review_from_item(item: dict[str, Any]) -> Review:
     """Also used for DynamoDB stream images, which have the same typed shape."""
     decision = item.get("decision_json", {}).get("S")
@@ -376,39 +322,6 @@ class SnsNotifier:
                          MessageAttributes={"reviewer": {"DataType": "String", "StringValue": reviewer}})
 
 
-class EventBridgeEvents:
-    """Countersign's events (``countersign.workflow.announce``) on one event bus. ``put`` never
-    raises: a failure is logged and counted in the ``EventsNotPublished`` metric (one EMF record,
-    flushed at once), so the step that announces goes on."""
-
-    def __init__(self, events, bus: str) -> None:
-        self.events, self.bus = events, bus
-
-    def put(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> bool:
-        from countersign.workflow.announce import SOURCE
-
-        try:
-            got = self.events.put_events(Entries=[{
-                "Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail, sort_keys=True),
-                "Resources": resources, "EventBusName": self.bus}])
-            if got.get("FailedEntryCount"):
-                raise RuntimeError(got["Entries"][0].get("ErrorCode", "failed entry"))
-        except Exception as exc:  # noqa: BLE001 - the decision path must not depend on the bus
-            _not_published(detail_type, detail["id"], exc)
-            return False
-        return True
-
-
-def _not_published(detail_type: str, event_id: str, exc: Exception) -> None:
-    from aws_lambda_powertools import Logger
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    Logger(service="countersign").warning("event not published", extra={
-        "detail_type": detail_type, "event_id": event_id, "error": type(exc).__name__})
-    with single_metric(name="EventsNotPublished", unit=MetricUnit.Count, value=1, namespace="Countersign"):
-        pass
-
-
 class StepFunctionsCallbacks:
     """Task-token callbacks. ``deliver`` returns False when the task is already closed: its timer
     fired (the timeout branch then follows the stored decision) or an earlier delivery landed."""
@@ -431,39 +344,3 @@ class StepFunctionsCallbacks:
                 return False
             raise
         return True
-
-
-class SqsDeadLetters:
-    """The dispatcher's dead-letter queue. Each message is what Lambda sends when a stream batch
-    failed every retry: the batch's metadata (shard, sequence numbers, arrival times), never its
-    records. ``receive`` hides each message it returns for a minute; ``delete`` removes one and
-    ``keep`` shows it again."""
-
-    def __init__(self, sqs, url: str) -> None:
-        self.sqs, self.url = sqs, url
-
-    def receive(self) -> list[tuple[str, float | None]]:
-        """Every message now visible, as (receipt handle, arrival of the batch's last record in
-        epoch seconds, or None when the message does not say)."""
-        found = []
-        while True:
-            got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, VisibilityTimeout=60,
-                                           WaitTimeSeconds=1).get("Messages", [])
-            if not got:
-                return found
-            found += [(m["ReceiptHandle"], _last_arrival(m.get("Body", ""))) for m in got]
-
-    def delete(self, receipt: str) -> None:
-        self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)
-
-    def keep(self, receipt: str) -> None:
-        """Visible again at once: still counted by the queue's depth, and seen by the next redrive."""
-        self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=0)
-
-
-def _last_arrival(body: str) -> float | None:
-    try:
-        stamp = json.loads(body)["DDBStreamBatchInfo"]["approximateArrivalOfLastRecord"]
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None

@@ -15,8 +15,8 @@ class Deps:
     mac: Callable[[bytes], bytes] | None = None
     notifier: Any = None          # notify.Notifier
     callbacks: Any = None
-    events: Any = None            # aws.EventBridgeEvents: announce reviews, decisions, verdicts (None: not at all)
-    dead_letters: Any = None      # aws.SqsDeadLetters: stream batches the dispatcher gave up on
+    events: Any = None            # messages.EventBridgeEvents: announce reviews, decisions, verdicts (None: not at all)
+    dead_letters: Any = None      # messages.SqsDeadLetters: stream batches the dispatcher gave up on
     load_policy: Callable[[], dict[str, Any]] | None = None
     load_kill_switch: Callable[[], str] = lambda: "off"     # routing.KILL_OFF
     load_registry: Callable[[], Any] | None = None          # registry.Registry, read at every use (SSM, cached)
@@ -27,7 +27,7 @@ class Deps:
     digest_seconds: int = 0            # notify=digest: the digest interval (0: each review is emailed at once)
     reviewer_identity: str = "id"      # how audit records name reviewers: id | pseudonym (read by Prepare)
     pseudonyms: Any = None             # identity.PseudonymLookup: pseudonym → id, outside the locked bucket
-    autonomy: Any = None               # aws.DynamoAutonomy: the adjustments beside the deployed policy
+    autonomy: Any = None               # calibrator.DynamoAutonomy: the adjustments beside the deployed policy
     calibrator: str | None = None      # the calibrator's IAM role ARN: the one submitter of policy.autonomy
     start_gate: Callable[[dict[str, Any]], str] | None = None   # start a gate execution (the calibrator's proposals)
     clock: Callable[[], float] = time.time

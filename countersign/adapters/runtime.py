@@ -17,9 +17,10 @@ from typing import Any, Callable
 
 import boto3
 
-from countersign.adapters.aws import (DynamoAutonomy, DynamoPseudonyms, DynamoReviewStore, EventBridgeEvents,
-                                     S3AuditStore, SnsNotifier, SqsDeadLetters, StepFunctionsCallbacks,
-                                     StepFunctionsGate, kms_mac)
+from countersign.adapters.aws import (DynamoPseudonyms, DynamoReviewStore, S3AuditStore, SnsNotifier,
+                                     StepFunctionsCallbacks, kms_mac)
+from countersign.adapters.calibrator import DynamoAutonomy, StepFunctionsGate
+from countersign.adapters.messages import EventBridgeEvents, SqsDeadLetters
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import check_mode
 

@@ -52,7 +52,8 @@ def now_iso() -> str:
 def assess(deployed: dict[str, Any], adjustments: dict[str, Any], rows: Iterable[Decision],
            only: str | None = None) -> list[Standing]:
     """Apply the rule to every action type (or ``only``) of the deployed policy, on its decisions
-    since its last demotion."""
+    since its last demotion (strictly after its second: a decision in the same second as the
+    demotion may be one of those that caused it)."""
     rows = list(rows)
     in_effect = effective(deployed, adjustments)
     found = []
@@ -61,7 +62,7 @@ def assess(deployed: dict[str, Any], adjustments: dict[str, Any], rows: Iterable
             continue
         rules = merged_rules(in_effect, action_type)
         since = (adjustments.get(action_type) or {}).get("history_since")
-        mine = [r for r in rows if r.action_type == action_type and (since is None or r.decided_at >= since)]
+        mine = [r for r in rows if r.action_type == action_type and (since is None or r.decided_at > since)]
         now = thresholds_of(in_effect, action_type)
         rec = recommend(action_type, mine, now, target_error=rules["target_error"], min_samples=rules["min_samples"])
         drift = drift_check(action_type, mine, now.auto, target_error=rules["target_error"])
