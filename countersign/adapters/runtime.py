@@ -99,19 +99,27 @@ def build_deps(*needs: str) -> Deps:
     registry, autonomy, gate (audit is always made)."""
     env = os.environ
     extra: dict[str, Any] = {}
+    made: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        """One client per service, shared by the adapters that need it (a cold start makes each once)."""
+        if service not in made:
+            made[service] = boto3.client(service)
+        return made[service]
+
     if "reviews" in needs:
-        extra["reviews"] = DynamoReviewStore(boto3.client("dynamodb"), env["REVIEWS_TABLE"])
+        extra["reviews"] = DynamoReviewStore(client("dynamodb"), env["REVIEWS_TABLE"])
     if "links" in needs:
-        extra["mac"] = kms_mac(boto3.client("kms"), env["LINK_KEY_ID"])
+        extra["mac"] = kms_mac(client("kms"), env["LINK_KEY_ID"])
     if "notify" in needs:
-        extra["notifier"] = SnsNotifier(boto3.client("sns"), env["TOPIC_ARN"])
-        extra["once"] = Once(extra["reviews"].ddb, env["REVIEWS_TABLE"])   # "notify" comes with "reviews"
+        extra["notifier"] = SnsNotifier(client("sns"), env["TOPIC_ARN"])
+        extra["once"] = Once(client("dynamodb"), env["REVIEWS_TABLE"])   # the email idempotency records
     if "callbacks" in needs:
-        extra["callbacks"] = StepFunctionsCallbacks(boto3.client("stepfunctions"))
+        extra["callbacks"] = StepFunctionsCallbacks(client("stepfunctions"))
     if "events" in needs:
-        extra["events"] = EventBridgeEvents(boto3.client("events"), env["EVENT_BUS_NAME"])
+        extra["events"] = EventBridgeEvents(client("events"), env["EVENT_BUS_NAME"])
     if "dead_letters" in needs:
-        extra["dead_letters"] = SqsDeadLetters(boto3.client("sqs"), env["DEAD_LETTERS_URL"])
+        extra["dead_letters"] = SqsDeadLetters(client("sqs"), env["DEAD_LETTERS_URL"])
     if "policy" in needs:
         extra["load_policy"] = _policy_loader()
     if "registry" in needs:
@@ -119,17 +127,17 @@ def build_deps(*needs: str) -> Deps:
     if "kill_switch" in needs:
         extra["load_kill_switch"] = _kill_switch_loader()
     if "autonomy" in needs:
-        extra["autonomy"] = DynamoAutonomy(boto3.client("dynamodb"), env["REVIEWS_TABLE"])
+        extra["autonomy"] = DynamoAutonomy(client("dynamodb"), env["REVIEWS_TABLE"])
     if "gate" in needs:
-        extra["start_gate"] = StepFunctionsGate(boto3.client("stepfunctions"), env["STATE_MACHINE_ARN"],
+        extra["start_gate"] = StepFunctionsGate(client("stepfunctions"), env["STATE_MACHINE_ARN"],
                                                 env["CALIBRATOR_PRINCIPAL"])
     identity = check_mode(env.get("AUDIT_REVIEWER_IDENTITY") or "id")
     if identity == "pseudonym":
         if not env.get("REVIEWS_TABLE"):
             raise RuntimeError("AUDIT_REVIEWER_IDENTITY=pseudonym needs REVIEWS_TABLE for the pseudonym lookup")
-        extra["pseudonyms"] = DynamoPseudonyms(boto3.client("dynamodb"), env["REVIEWS_TABLE"])
+        extra["pseudonyms"] = DynamoPseudonyms(client("dynamodb"), env["REVIEWS_TABLE"])
     return Deps(
-        audit=S3AuditStore(boto3.client("s3"), env["AUDIT_BUCKET"]),
+        audit=S3AuditStore(client("s3"), env["AUDIT_BUCKET"]),
         audit_bucket=env["AUDIT_BUCKET"],
         reviewers=tuple(r for r in env.get("REVIEWERS", "").split(",") if r),
         authenticated_only=env.get("SUBMIT_AUTHENTICATED_ONLY", "false") == "true",

@@ -46,13 +46,8 @@ def run(args) -> int:
     from countersign.cli import commands as cli
 
     try:
-        if args.source:
-            target = cli._target(args) if (args.endpoint or args.stack) else None
-            src = sources.from_export(args.source, args.since, args.until, target)
-        else:
-            target = cli._target(args)
-            src = sources.from_stack(target, args.since, args.until,
-                                     lambda done, total: cli.err.print(f"read {done:,} of {total:,} objects", markup=False))
+        src, target = sources.from_args(
+            args, cli._target, lambda done, total: cli.err.print(f"read {done:,} of {total:,} objects", markup=False))
     except sources.Unreadable as exc:
         cli.err.print(f"error: {exc}", markup=False)
         return 1

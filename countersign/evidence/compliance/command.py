@@ -47,12 +47,7 @@ def run(args) -> int:
     if args.athena:
         return _from_athena(args, cli, evidence, render, sources)
     try:
-        if args.source:
-            target = cli._target(args) if (args.endpoint or args.stack) else None
-            src = sources.from_export(args.source, args.since, args.until, target)
-        else:
-            target = cli._target(args)
-            src = sources.from_stack(target, args.since, args.until, progress)
+        src, target = sources.from_args(args, cli._target, progress)
         now = datetime.now(timezone.utc)
         period = args.since or args.until
         report = check(src.objects, src.public_key_der, src.lock, now=now,

@@ -138,3 +138,13 @@ def from_export(path: str, since: str | None, until: str | None, target: Any | N
             "the reviewers' roles, authority and training dates: no stack was named",
         ]
     return src
+
+
+def from_args(args: Any, target_of: Callable[[Any], Any], progress: Callable[[int, int], None]) -> tuple[Sources, Any]:
+    """What a report reads, and the stack it names (or None): an export (``--from``, with the
+    deployed parts from a stack only when one is named), else the stack."""
+    if args.source:
+        target = target_of(args) if (args.endpoint or args.stack) else None
+        return from_export(args.source, args.since, args.until, target), target
+    target = target_of(args)
+    return from_stack(target, args.since, args.until, progress), target
