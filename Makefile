@@ -30,6 +30,7 @@ deploy: $(STAMP)     ## deploy to the AWS account of your current credentials
 
 bench: $(STAMP)      ## print the benchmark figures recorded in the README
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/decision_path.py
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/simulate.py

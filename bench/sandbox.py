@@ -10,7 +10,10 @@ example refund at 0.72 goes to a human; reviewers alice and bob), then:
      submit -> email   from the start_execution call to alice's email showing in /outbox.json
                        (polled back to back, 5 ms apart; the whole outbox, as a user's script sees it)
      POST decision     the approve POST to /reviews/<id>/decision (form token from the link's t=)
-     POST -> SUCCEEDED from the POST returning to describe_execution saying SUCCEEDED (5 ms polls)
+     POST -> SUCCEEDED from the POST returning to describe_execution saying SUCCEEDED (5 ms polls;
+                       stream records reach the dispatcher in the background, as in AWS)
+   then 200 raw UpdateItem calls on a scratch table (bench/raw_write.py), and the POST's p50 as a
+   multiple of theirs.
    p50, p95 and max in milliseconds, plus the cost of one /outbox.json fetch as the outbox grows.
 2. Burst (``--burst``, default 100): that many page views of one review, all in flight at once, then
    that many decision POSTs on it (bench/burst.py): answered or not, status codes, latencies.
@@ -414,6 +417,8 @@ def main() -> int:
             try:
                 lat = latency(driver, args.proposals, args.email_poll)
                 lat["memory"] = sandbox.memory()
+                from raw_write import update_item_ms
+                lat["raw"] = update_item_ms(sandbox.aws)
             except Exception:   # report and go on: the benchmark always finishes
                 traceback.print_exc(file=sys.stdout)
         if args.burst > 0:
@@ -447,6 +452,9 @@ def main() -> int:
         print(row("  last quarter", lat["to_email"][-quarter:]))
         print(row("POST decision", lat["post"]))
         print(row("POST -> SUCCEEDED", lat["to_done"]))
+        print(row("raw moto UpdateItem", lat["raw"]))
+        print(f"POST decision p50 / raw UpdateItem p50: "
+              f"{percentile(lat['post'], 50) / percentile(lat['raw'], 50):.1f}x")
         if lat["failures"]:
             print(f"failures: {dict(lat['failures'])}")
         f = lat["fetches"]

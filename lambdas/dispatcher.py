@@ -1,4 +1,5 @@
-"""DynamoDB stream consumer: audit each decided review, then call the waiting workflow back.
+"""DynamoDB stream consumer: audit each decided review, then call the waiting workflow back; audit
+each vote counted towards a quorum.
 
 Partial batch failures are reported so only the failed records are retried (an AWS error; the
 delivery released its claim first). A record whose review another delivery holds with a fresh
@@ -12,8 +13,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from countersign.workflow.outbox import ClaimHeld, dispatch, is_new_decision, stale_after
+from countersign.adapters.aws import review_from_item
 from countersign.adapters.runtime import build_deps
+from countersign.workflow.outbox import ClaimHeld, dispatch, is_new_decision, is_new_vote, stale_after
+from countersign.workflow.verdicts import record_votes
 
 logger, metrics = Logger(), Metrics()
 # a batch whose every record failed is reported like any other (item failures), not raised
@@ -26,8 +29,14 @@ METRIC = {"delivered": "DecisionsDelivered", "closed": "CallbacksToClosedTasks",
 
 def handle(record) -> None:
     images = record.raw_event.get("dynamodb", {})
-    if record.raw_event.get("eventName") != "MODIFY" or not is_new_decision(images.get("NewImage", {}),
-                                                                             images.get("OldImage", {})):
+    new, old = images.get("NewImage", {}), images.get("OldImage", {})
+    if record.raw_event.get("eventName") != "MODIFY":
+        return
+    if is_new_vote(new, old):        # a vote towards a quorum: audited here, not in the reviewer's POST
+        record_votes(review_from_item(new), DEPS)
+        metrics.add_metric(name="VotesRecorded", unit=MetricUnit.Count, value=1)
+        return
+    if not is_new_decision(new, old):
         return
     review_id = images["NewImage"]["review_id"]["S"]
     logger.set_correlation_id(review_id)

@@ -136,16 +136,18 @@ class DynamoReviewStore:
                            ":at": {"N": f"{max(time.time(), now):.3f}"},
                            ":type": {"S": case.action["type"]}, ":risk": {"S": str(case.facts.get("risk", "medium"))},
                            ":conf": {"N": repr(case.confidence)}})
-        written = self._update(review.review_id, update,
-                               "#s = :p AND deadline > :now AND (attribute_not_exists(version) OR version = :v)",
-                               values, returns="ALL_NEW")
-        if written is not None and decision is not None:
-            for reviewer in (r["S"] for r in written["reviewers"]["L"]):   # the by-reviewer index follows
-                self.ddb.update_item(
-                    TableName=self.table, Key={"pk": self._pk(review.review_id), "sk": {"S": f"REVIEWER#{reviewer}"}},
-                    UpdateExpression="SET #s = :d REMOVE pending_until",
-                    ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":d": {"S": DECIDED}})
-        return written is not None
+        return self._update(review.review_id, update,
+                            "#s = :p AND deadline > :now AND (attribute_not_exists(version) OR version = :v)",
+                            values) is not None
+
+    def close_entries(self, review: Review) -> None:
+        """Take a decided review out of its reviewers' inboxes (the by-reviewer index). The
+        dispatcher does it, after the decision's write, so the reviewer's POST does not wait."""
+        for reviewer in review.reviewers:
+            self.ddb.update_item(
+                TableName=self.table, Key={"pk": self._pk(review.review_id), "sk": {"S": f"REVIEWER#{reviewer}"}},
+                UpdateExpression="SET #s = :d REMOVE pending_until",
+                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":d": {"S": DECIDED}})
 
     def expire(self, review_id: str) -> Review | None:
         self._update(review_id, "SET #s = :x REMOVE reminder", "#s = :p", {":x": {"S": EXPIRED}, ":p": {"S": PENDING}})

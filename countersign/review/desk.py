@@ -5,6 +5,7 @@ under its own stream. Neither the link token nor the task token is ever logged o
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
@@ -13,8 +14,8 @@ from countersign.evidence import audit
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import masked
 from countersign.review import precedents
-from countersign.review.links import (LinkRefused, StampRefused, review_url, seal_shown, shown_matches, sign_rendered,
-                                      valid_review_id, verify, verify_rendered)
+from countersign.review.links import (LinkRefused, StampRefused, claimed_reviewer, review_url, seal_shown,
+                                      shown_matches, sign_rendered, valid_review_id, verify, verify_rendered)
 from countersign.review.pages import confirm_page, message_page, review_page
 from countersign.review.registry import INACTIVE, OUTSIDE
 from countersign.review.reviews import DecisionRefused, authorise, parse_decision, record
@@ -28,6 +29,7 @@ class Reply:
 
 
 FORM_TYPE = "application/x-www-form-urlencoded"
+_AT_ONCE = ThreadPoolExecutor(max_workers=8, thread_name_prefix="desk")
 MAX_FORM_BYTES = 128 * 1024
 
 
@@ -74,21 +76,22 @@ def show(review_id: str, token: str | None, deps: Deps, action_url: str, request
     decisions on its action type that this reviewer may see. Nothing about the review changes; a
     refused link (or a deactivated reviewer's) is audited."""
     claimed = {"review_id": review_id if valid_review_id(review_id) else None, "method": "GET"}
-    grant = None
+    opened, grant = _open(deps, review_id, token), None
     try:
-        grant = verify(deps.mac, review_id, token, deps.clock())
-        review = authorise(deps.reviews.get(review_id), grant)
+        grant = opened.grant.result()
+        review = authorise(opened.review.result(), grant)
     except LinkRefused as exc:
         _refuse(deps, request, 403, str(exc), {**claimed, **_unassigned(grant)})
         return Reply(403, message_page(403, "This link does not open a review", str(exc)))
-    registry = deps.load_registry()
+    registry = opened.registry.result()
     refusal = _authority(registry, review, grant.reviewer)
     if refusal and refusal.kind == INACTIVE:     # a deactivated reviewer's links open nothing
         _refuse(deps, request, 403, refusal.message, {**claimed, "reviewer": grant.reviewer, "refusal": INACTIVE},
                 review.case.identities)
         return Reply(403, message_page(403, "This link does not open a review", refusal.message))
-    rendered = sign_rendered(deps.mac, review_id, grant.reviewer, int(deps.clock() * 1000))
+    stamp = _AT_ONCE.submit(sign_rendered, deps.mac, review_id, grant.reviewer, int(deps.clock() * 1000))
     shown, record = precedents.earlier(deps.reviews, review, grant.reviewer, registry, deps.clock())
+    rendered = stamp.result()
     return Reply(200, review_page(review, grant.reviewer, token, action_url, rendered, deps.evidence_hosts,
                                   refusal=refusal.message if refusal else None, precedents=shown, track=record))
 
@@ -103,14 +106,14 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
                                                       ("fetch_site", request.fetch_site, 32)) if v}
         _refuse(deps, request, *refused, {**claimed, **sent_from})
         return Reply(refused[0], message_page(refused[0], "Decision not recorded", refused[1]))
-    grant = None
+    opened, grant = _open(deps, review_id, token, form.get("rendered")), None
     try:
-        grant = verify(deps.mac, review_id, token, deps.clock())
-        review = authorise(deps.reviews.get(review_id), grant)
+        grant = opened.grant.result()
+        review = authorise(opened.review.result(), grant)
     except LinkRefused as exc:
         _refuse(deps, request, 403, str(exc), {**claimed, **_unassigned(grant)})
         return Reply(403, message_page(403, "Decision refused", str(exc)))
-    refusal = _authority(deps.load_registry(), review, grant.reviewer)
+    refusal = _authority(opened.registry.result(), review, grant.reviewer)
     if refusal:      # inactive, above their authority, or outside their assignment: nothing is recorded
         _refuse(deps, request, 403, refusal.message, {**claimed, "reviewer": grant.reviewer, "refusal": refusal.kind,
                                                      "policy_version": review.case.rules.version},
@@ -121,7 +124,7 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
     decided_at = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds")
     decision = None
     try:
-        rendered_at, dwell = _rendered(deps, review_id, grant.reviewer, form.get("rendered"), now)
+        rendered_at, dwell = _rendered(opened.stamp.result(), now)
         decision = replace(parse_decision(form, grant, review, decided_at.replace("+00:00", "Z")),
                            rendered_at=rendered_at, dwell_seconds=dwell)
         if decision.outcome == "modified" and not form.get("shown"):    # the confirm step: nothing recorded yet
@@ -140,12 +143,7 @@ def decide(review_id: str, form: dict[str, str], deps: Deps, request: Request) -
                                                              "policy_version": review.case.rules.version},
                     review.case.identities)
         return Reply(exc.status, message_page(exc.status, "Decision not recorded", exc.message, back))
-    needed = review.case.rules.quorum
-    if needed > 1 and decision.outcome != "rejected":
-        vote = next(v for v in done.decision.all_votes() if v["reviewer"] == grant.reviewer)
-        audit.append(deps.audit, review.case.execution.audit_stream, "vote_recorded", review.case.record({
-            "actor": f"reviewer:{grant.reviewer}", **vote, "approvals": done.approvals, "quorum": needed}),
-            event_key=f"vote_recorded.{review_id}.{review.case.named(grant.reviewer)}")
+    needed = review.case.rules.quorum      # a vote's audit record is the dispatcher's (the stream)
     if review.case.canary:           # scored and revealed at once: what it broke, caught or missed
         return Reply(200, message_page(200, *reveal(review.case, decision.outcome)))
     again = "It was already recorded; one reviewer never counts twice. " if done.repeated else ""
@@ -171,16 +169,45 @@ def _unassigned(grant) -> dict[str, str]:
     return {"reviewer": grant.reviewer, "refusal": OUTSIDE} if grant else {}
 
 
-def _rendered(deps: Deps, review_id: str, reviewer: str, stamp: str | None,
-              now: float) -> tuple[str | None, float | None]:
-    """(rendered_at, dwell_seconds) from the form's signed stamp; (None, None) for a page rendered
-    before pages carried one. An altered stamp is refused like any tampered form field."""
-    if not stamp:
+@dataclass(frozen=True)
+class _Opened:
+    """The calls that open a request, started together: the link's MAC (``grant``), the review
+    item, the registry and, for a POST, the rendering stamp's MAC. They do not depend on each
+    other, so a request waits one round trip for all of them, not one per call; each result (or
+    its refusal) is taken where the flow needs it, so the order of refusals is unchanged."""
+
+    grant: Future
+    review: Future
+    registry: Future
+    stamp: Future
+
+
+def _open(deps: Deps, review_id: str, token: str | None, stamp: str | None = None) -> _Opened:
+    now, reviewer = deps.clock(), claimed_reviewer(token)
+    def rendered() -> int | None:     # a stamp for the token's reviewer: it only counts once the token does
+        if not stamp:
+            return None
+        try:
+            return verify_rendered(deps.mac, review_id, reviewer or "", stamp)
+        except StampRefused as exc:
+            raise DecisionRefused(400, str(exc)) from None
+    return _Opened(_AT_ONCE.submit(verify, deps.mac, review_id, token, now),
+                   _AT_ONCE.submit(lambda: deps.reviews.get(review_id) if valid_review_id(review_id) else None),
+                   _AT_ONCE.submit(deps.load_registry),
+                   _AT_ONCE.submit(rendered) if stamp else _done(None))
+
+
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def _rendered(rendered_ms: int | None, now: float) -> tuple[str | None, float | None]:
+    """(rendered_at, dwell_seconds) from the form's verified stamp; (None, None) for a page
+    rendered before pages carried one."""
+    if rendered_ms is None:
         return None, None
-    try:
-        rendered_ms = verify_rendered(deps.mac, review_id, reviewer, stamp)
-    except StampRefused as exc:
-        raise DecisionRefused(400, str(exc)) from None
     rendered_at = datetime.fromtimestamp(rendered_ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
     return rendered_at.replace("+00:00", "Z"), round(now - rendered_ms / 1000, 3)
 

@@ -52,6 +52,12 @@ def valid_review_id(review_id: str) -> bool:
     return bool(_REVIEW_ID.match(review_id or ""))
 
 
+def claimed_reviewer(token: str | None) -> str | None:
+    """Whom a review link's token names, before its MAC is checked (None: not a review token)."""
+    match = _TOKEN.match(token or "")
+    return match.group(1) if match else None
+
+
 def verify(mac: Mac, review_id: str, token: str | None, now: float | None = None) -> Grant:
     """Return who may act on ``review_id`` until when, or raise LinkRefused."""
     match = _TOKEN.match(token or "")

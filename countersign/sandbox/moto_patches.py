@@ -275,3 +275,34 @@ def _stream_retries_and_failure_destination() -> None:
         return answer or b"{}"    # the shard moves past the batch either way
 
     LambdaBackend.send_dynamodb_items = send
+
+
+def deliver_streams_in_background() -> None:
+    """moto calls a DynamoDB stream's function inside the write that made the record, so the
+    write's caller waits for the consumer (here: a reviewer's POST for the whole dispatch). AWS
+    delivers stream records asynchronously. ``countersign local`` applies this patch: one
+    background thread delivers the batches in the order they were written (with the retries and
+    failure destination above). The tests leave it off, so an injected fault lands within the
+    request that caused it."""
+    import queue
+    import threading
+
+    from moto.awslambda.models import LambdaBackend
+
+    deliver, waiting = LambdaBackend.send_dynamodb_items, queue.SimpleQueue()
+
+    def worker() -> None:
+        while True:
+            backend, args = waiting.get()
+            try:
+                deliver(backend, *args)
+            except Exception:  # noqa: BLE001 (a delivery that blew up inside moto: AWS would move on too)
+                import logging
+                logging.getLogger("countersign.sandbox").exception("stream delivery failed")
+
+    def send(self, function_arn: str, items: list, source: str):
+        waiting.put((self, (function_arn, list(items), source)))
+        return b"{}"     # the shard moves past the batch; the worker has it
+
+    threading.Thread(target=worker, name="stream-delivery", daemon=True).start()
+    LambdaBackend.send_dynamodb_items = send

@@ -51,6 +51,7 @@ def start_aws(aws_port: int):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
     server.start()
     moto_patches.apply()
+    moto_patches.deliver_streams_in_background()   # as AWS does; the tests deliver inline
     return server
 
 

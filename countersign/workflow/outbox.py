@@ -4,7 +4,9 @@ The dispatcher (fed by the review table's stream) and the reconciler (on a sched
 ``countersign redrive``) run the same ``dispatch``: claim the decision (DECIDED → DISPATCHING,
 or take over a claim older than ``stale_after``), audit it, call the workflow back unless
 ``delivered_at`` says an earlier attempt did, then mark it DISPATCHED. The decision's event
-(``Countersign Decision Recorded``) is put between the audit and the callback. A crash anywhere leaves
+(``Countersign Decision Recorded``) is put between the audit and the callback, and the review
+leaves its reviewers' inboxes. A vote that does not yet decide is audited from its stream record
+(``record_votes``); a decision's audit writes any vote record still missing first. A crash anywhere leaves
 the review claimed or decided, and so listed by the ``by-outbox`` index for the next sweep. A
 delivery that meets an AWS error releases its claim first, so the stream's retry takes it at once.
 
@@ -80,6 +82,7 @@ def _deliver(review: Review, deps: Deps, now: int, resumed: bool) -> Dispatched:
     # announced once the decision is audited, before the callback: a crash after this announces
     # the same event id again on the retry, so none is lost
     announce(deps.events, DECISION_RECORDED, record_decision(review, deps))
+    deps.reviews.close_entries(review)     # out of the reviewers' inboxes
     delivered = review.delivered_at
     if review.case.canary:                 # scored by its record; nothing waits for it, nothing runs
         deps.reviews.mark_dispatched(review_id, None, int(deps.clock()))
@@ -94,6 +97,13 @@ def is_new_decision(new: dict[str, Any], old: dict[str, Any]) -> bool:
     """A stream record (typed images) of a review item that just became DECIDED."""
     return (new.get("sk", {}).get("S") == "REVIEW" and new.get("status", {}).get("S") == DECIDED
             and old.get("status", {}).get("S") != DECIDED)
+
+
+def is_new_vote(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """A stream record (typed images) of a review item that counted one more vote towards its
+    quorum without being decided (a decision's votes are audited with it)."""
+    return (new.get("sk", {}).get("S") == "REVIEW" and new.get("status", {}).get("S") != DECIDED
+            and len(new.get("votes", {}).get("L", [])) > len(old.get("votes", {}).get("L", [])))
 
 
 @dataclass

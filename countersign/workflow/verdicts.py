@@ -73,6 +73,7 @@ def _settle(state: dict[str, Any], mode: str, deps: Deps) -> dict[str, Any]:
         return _follow(state, review, deps, by_timer=mode != "decided")   # a decision won the write
     if review is None or review.status != EXPIRED:  # called back with no stored decision: fail closed
         raise RuntimeError(f"review {case.review_id} holds no decision ({review.status if review else 'missing'})")
+    record_votes(review, deps)     # approvals that did not reach the quorum in time
     if mode == "unvetoed":
         return _settled(state, case, "auto_approved", case.action, run=_plan(case, "execute", case.action),
                         note="the veto window closed without a veto: the action proceeds")
@@ -228,8 +229,33 @@ def record_execution(case: Case, done: dict[str, Any], deps: Deps) -> None:
                  event_key=f"executor.{case.review_id}.{done['phase']}")
 
 
+def record_votes(review: Review, deps: Deps) -> None:
+    """Audit each approval counted towards a quorum (``vote_recorded``), once per reviewer and in
+    the order counted. The dispatcher writes them from the review table's stream as each is
+    counted (the reviewer's POST does not wait for it); a decision's or an escalation's audit
+    writes any still missing first, so one whose stream delivery failed for good is not lost."""
+    quorum = review.case.rules.quorum
+    votes = review.decision.all_votes() if review.decision else list(review.votes)
+    if quorum < 2 or not votes:
+        return
+    stream = review.case.execution.audit_stream
+    present = {r["event_key"] for r in audit.read_stream(deps.audit, stream)}
+    approvals = 0
+    for vote in votes:
+        if vote["decision"] == "rejected":      # a rejection decides: it is the decision's record
+            continue
+        approvals += 1
+        key = f"vote_recorded.{review.review_id}.{review.case.named(vote['reviewer'])}"
+        if key not in present:
+            audit.append(deps.audit, stream, "vote_recorded", review.case.record({
+                "actor": f"reviewer:{vote['reviewer']}", **vote, "approvals": approvals, "quorum": quorum}),
+                event_key=key)
+
+
 def record_decision(review: Review, deps: Deps) -> dict[str, Any]:
-    """Audit a stored decision once per review (the dispatcher and the workflow both make sure)."""
+    """Audit a stored decision once per review (the dispatcher and the workflow both make sure),
+    after the votes that led to it."""
+    record_votes(review, deps)
     case, decision = review.case, review.decision
     return audit.append(deps.audit, case.execution.audit_stream, "decision_recorded", case.record({
         "actor": f"reviewer:{decision.reviewer}", "reviewer": decision.reviewer,

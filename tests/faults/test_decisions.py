@@ -6,23 +6,57 @@ from __future__ import annotations
 import boto3
 from botocore.exceptions import ClientError
 
-from tests.faults.conftest import Crash, deps, events, inject, review_item, verdict
+from tests.faults.conftest import Crash, deps, events, inject, review_item, stream_attempts, verdict
 from tests.helpers import decide, decision_url, form_token, proposal, review_id_of, review_link, unique
 from tests.workflows.test_escalation import emails_about, wait_for
 
 S3_DOWN = ClientError({"Error": {"Code": "InternalError", "Message": "We encountered an internal error"}}, "PutObject")
 
 
-def test_a_quorum_completing_approval_that_fails_after_its_count_decides_and_its_retry_is_200(stack):
-    arn = stack.start(proposal(confidence=0.99, reversible=False,
-                               action={"type": "two.person", "summary": "Rotate the key", "parameters": {}}),
-                      unique("quorum-fault"))
+def _two_person(stack, name: str) -> str:
+    return stack.start(proposal(confidence=0.99, reversible=False,
+                                action={"type": "two.person", "summary": "Rotate the key", "parameters": {}}),
+                       unique(name))
+
+
+def _votes(stack, arn: str) -> list[tuple[str, int]]:
+    return [(r["reviewer"], r["approvals"]) for r in stack.execution_records(arn) if r["event"] == "vote_recorded"]
+
+
+def test_a_vote_is_answered_before_its_audit_and_a_failed_audit_is_retried_by_the_stream_once(stack, dead_letters):
+    arn = _two_person(stack, "vote-audit-fault")
+    with inject(deps(stack, "lambdas.dispatcher").audit, "put_new", before=S3_DOWN) as tried:
+        assert decide(stack, review_link(stack, arn, "alice"), "approve", "Plan checked.").status == 200
+    assert len(tried) == 2                               # the stream delivered it again after the failure
+    assert _votes(stack, arn) == [("alice", 1)] and dead_letters() == []
+    assert decide(stack, review_link(stack, arn, "bob"), "approve", "Agreed.").status == 200
+    assert verdict(stack, arn)["outcome"] == "approved"
+    trail = events(stack, arn)
+    assert _votes(stack, arn) == [("alice", 1), ("bob", 2)] and trail.count("decision_recorded") == 1
+    assert trail.index("vote_recorded") < trail.index("decision_recorded")
+
+
+def test_a_vote_whose_audit_outlasts_the_stream_retries_is_written_before_the_decision(stack, dead_letters):
+    arn = _two_person(stack, "vote-audit-lost")
+    attempts = stream_attempts(stack)
+    with inject(deps(stack, "lambdas.dispatcher").audit, "put_new", before=S3_DOWN, times=attempts) as tried:
+        assert decide(stack, review_link(stack, arn, "alice"), "approve", "Plan checked.").status == 200
+    assert len(tried) == attempts and _votes(stack, arn) == []
+    assert [d["requestContext"]["condition"] for d in dead_letters()] == ["RetryAttemptsExhausted"]
+    assert decide(stack, review_link(stack, arn, "bob"), "approve", "Agreed.").status == 200
+    result = verdict(stack, arn)
+    assert [(r["id"], r["decision"]) for r in result["reviewers"]] == [("alice", "approved"), ("bob", "approved")]
+    trail = events(stack, arn)         # alice's vote, missing, is written first, then bob's, then the decision
+    assert _votes(stack, arn) == [("alice", 1), ("bob", 2)] and trail.count("decision_recorded") == 1
+    assert trail.index("vote_recorded") < trail.index("decision_recorded")
+
+
+def test_a_quorum_completing_approval_retried_after_a_dropped_answer_is_200_and_counted_once(stack):
+    arn = _two_person(stack, "quorum-retry")
     assert decide(stack, review_link(stack, arn, "alice"), "approve", "Plan checked.").status == 200
     bob = review_link(stack, arn, "bob")
     form = {"t": form_token(stack.http("GET", bob).body), "decision": "approve", "rationale": "Agreed."}
-    with inject(deps(stack, "lambdas.review_api").audit, "put_new", before=S3_DOWN):
-        failed = stack.http("POST", decision_url(bob), form)
-    assert failed.status >= 500                         # bob saw an error, but his approval decided
+    assert stack.http("POST", decision_url(bob), form).status == 200    # its answer never reached bob
     assert review_item(stack, review_id_of(stack, arn))["status"]["S"] in ("DECIDED", "DISPATCHING", "DISPATCHED")
     retry = stack.http("POST", decision_url(bob), form)
     assert retry.status == 200 and "already recorded" in retry.body

@@ -12,7 +12,7 @@ from markupsafe import escape
 from tests.faults.conftest import deps, review_item
 from tests.helpers import decision_url, proposal, review_link, unique
 from tests.lambdas.threat_world import (HOST, MAT, NOTHING, Recorded, Refused, Threat, World, field_swapped,
-                                        review_of, signed, token_of, with_token)
+                                        inbox_with, review_of, signed, token_of, with_token)
 from tests.workflows.test_escalation import emails_about, wait_for
 
 
@@ -168,6 +168,17 @@ THREATS = [
     Threat("review X's token on review Y (POST)", lambda w: w.post(w.pending("alice", "y"), w.form(
            w.pending(), decision="reject", rationale="no")), 403, ("signature does not match",),
            Refused(403, "signature")),
+    Threat("a review link's token on the inbox", lambda w: w.get(inbox_with(token_of(w.pending()))), 403,
+           ("This link does not open an inbox", "malformed inbox link"),
+           Refused(403, "malformed inbox link", request={"resource": "/inbox"})),
+    Threat("a review link's token re-prefixed for the inbox", lambda w: w.get(inbox_with(
+           "i1." + token_of(w.pending()).split(".", 1)[1])), 403, ("This link does not open an inbox",
+           "inbox link signature does not match"), Refused(403, "inbox link signature", request={"resource": "/inbox"})),
+    Threat("an inbox token on a review", lambda w: w.get(with_token(w.pending(), token_of(w.inbox()))), 403,
+           ("This link does not open a review", "malformed link"), Refused(403, "malformed")),
+    Threat("an inbox token re-prefixed as a review link's", lambda w: w.get(with_token(
+           w.pending(), "v1.alice." + token_of(w.inbox()).split(".", 2)[2])), 403,
+           ("link signature does not match this review",), Refused(403, "signature")),
     Threat("reviewer A's token posted as reviewer B", lambda w: w.decide(w.fresh(), reviewer="bob"), 200,
            ("Decision recorded", "You approved this action"), APPROVED),
     Threat("replayed after the decision", lambda w: replayed(w), 200, ("It was already recorded",),

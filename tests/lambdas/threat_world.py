@@ -36,6 +36,11 @@ class World:
         self.arn = self.stack.start(proposal(**changes), unique("threat"))
         return review_link(self.stack, self.arn, reviewer)
 
+    def inbox(self, reviewer: str = "alice") -> str:
+        """The reviewer's inbox link, from the email about the shared pending review."""
+        self.pending(reviewer)
+        return next(e.inbox for e in reversed(self.stack.emails()) if e.reviewer == reviewer and e.inbox)
+
     def get(self, link: str, method: str = "GET", **headers) -> HttpResponse:
         return self.stack.http(method, link, headers=headers)
 
@@ -81,6 +86,10 @@ def signed(stack, review_id: str, reviewer: str, expires_at: int) -> str:
     kms = boto3.client("kms")
     return links.sign(lambda m: kms.generate_mac(KeyId=key_id, Message=m, MacAlgorithm="HMAC_SHA_256")["Mac"],
                       review_id, reviewer, expires_at)
+
+
+def inbox_with(token: str) -> str:
+    return f"http://{HOST}/inbox?t={quote(token)}"
 
 
 def field_swapped(token: str, index: int, value: str) -> str:
@@ -138,7 +147,7 @@ class Nothing:
 
 
 NOTHING = Nothing()
-TOKEN = re.compile(r"v1\.[a-z0-9_-]+\.[0-9]+\.[A-Za-z0-9_-]{43}")
+TOKEN = re.compile(r"[vi]1\.[a-z0-9_-]+\.[0-9]+\.[A-Za-z0-9_-]{43}")   # a review or an inbox link's
 MAT = "Missing Authentication Token"        # what API Gateway answers for a method or path it does not have
 
 
