@@ -33,7 +33,7 @@ Measured per seed, as the issue defines them:
 - other demotions: the drift check's, besides the drifting type's after the drift (noise, or a
   zone the deployed threshold made unsafe; the count does not tell them apart).
 
-Run:  python bench/simulate.py [--seeds 10]   (prints a table, then one line per target; exit 0)
+Run:  python bench/simulate.py [--seeds 10] [--world mixed|premise]   (a table, then one line per target; exit 0)
       python bench/simulate.py --variants  (one line per way to run the loop in VARIANTS)
 """
 from __future__ import annotations
@@ -54,8 +54,17 @@ PROPOSALS, DRIFT_AT, DRIFT_TYPE, DRIFT_POINTS = 40_000, 20_000, "ticket.reply", 
 STATIC = START = 0.9
 CATCH, FALSE_OVERRIDE = 0.90, 0.002
 # name: (share, beta a, beta b, error floor, error slope)
-TYPES = {"ticket.reply": (0.40, 7, 2, 0.001, 0.05), "notice.send": (0.25, 6, 2, 0.002, 0.10),
-         "crm.update": (0.20, 9, 1.5, 0.002, 0.30), "email.draft": (0.15, 4, 2, 0.0, 1.0)}
+WORLDS = {
+    # the world fixed before the first run: 0.9 is unsafe for crm.update and email.draft
+    "mixed": {"ticket.reply": (0.40, 7, 2, 0.001, 0.05), "notice.send": (0.25, 6, 2, 0.002, 0.10),
+              "crm.update": (0.20, 9, 1.5, 0.002, 0.30), "email.draft": (0.15, 4, 2, 0.0, 1.0)},
+    # the world the reviews target presumes (the seed's "reviewer time wasted on decisions the model
+    # handles reliably"): declared before it was run, one change only: the two types for which 0.9
+    # was unsafe are as underconfident as notice.send (slope 0.10); everything else is the same
+    "premise": {"ticket.reply": (0.40, 7, 2, 0.001, 0.05), "notice.send": (0.25, 6, 2, 0.002, 0.10),
+                "crm.update": (0.20, 9, 1.5, 0.002, 0.10), "email.draft": (0.15, 4, 2, 0.0, 0.10)},
+}
+TYPES = dict(WORLDS["mixed"])     # the world in use (--world)
 EPOCH = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
@@ -250,13 +259,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--variants", action="store_true", help="compare other ways to run the loop, then stop")
+    parser.add_argument("--world", choices=sorted(WORLDS), default="mixed",
+                        help="mixed (default): 0.9 unsafe for two of four types; premise: 0.9 over-reviews all four")
     args = parser.parse_args()
     seeds = args.seeds
+    TYPES.clear()
+    TYPES.update(WORLDS[args.world])
     if args.variants:
         compare(seeds)
         return 0
     rows = measure(seeds, Loop())
-    print(f"{seeds} seeds, {PROPOSALS:,} proposals each (drift at {DRIFT_AT:,})\n")
+    print(f"world {args.world}: {seeds} seeds, {PROPOSALS:,} proposals each (drift at {DRIFT_AT:,})\n")
     print("| measure | min | median | max |\n|---|---|---|---|")
     for key in (k for k in rows[0] if not k.startswith("_")):
         print(f"| {key} | " + " | ".join(fmt(v) for v in spread([r[key] for r in rows])) + " |")

@@ -209,6 +209,16 @@ class DynamoReviewStore:
                  "risk": i["decided_risk"]["S"], "confidence": float(i["decided_confidence"]["N"]),
                  "decided_epoch": float(i["decided_epoch"]["N"])} for i in got.get("Items", [])]
 
+    TRACK = {"pk": {"S": "TRACK"}, "sk": {"S": "CURRENT"}}
+
+    def track_records(self) -> dict[str, Any] | None:
+        """The review page's track record (``precedents.track_document``), None before the first count."""
+        got = self.ddb.get_item(TableName=self.table, Key=self.TRACK).get("Item")
+        return json.loads(got["document"]["S"]) if got else None
+
+    def put_track_records(self, document: dict[str, Any]) -> None:
+        self.ddb.put_item(TableName=self.table, Item={**self.TRACK, "document": {"S": json.dumps(document)}})
+
     def pending_for(self, reviewer: str) -> list[str]:
         got = self.ddb.query(TableName=self.table, IndexName="by-reviewer",
                              KeyConditionExpression="reviewer = :r",

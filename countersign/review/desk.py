@@ -90,7 +90,10 @@ def show(review_id: str, token: str | None, deps: Deps, action_url: str, request
                 review.case.identities)
         return Reply(403, message_page(403, "This link does not open a review", refusal.message))
     stamp = _AT_ONCE.submit(sign_rendered, deps.mac, review_id, grant.reviewer, int(deps.clock() * 1000))
-    shown, record = precedents.earlier(deps.reviews, review, grant.reviewer, registry, deps.clock())
+    track = _AT_ONCE.submit(deps.reviews.track_records)
+    latest = _AT_ONCE.submit(deps.reviews.decided_of_type, review.case.action["type"], precedents.LOOKBACK)
+    shown, record = precedents.earlier(latest.result(), review, grant.reviewer, registry, deps.clock(),
+                                       track.result())
     rendered = stamp.result()
     return Reply(200, review_page(review, grant.reviewer, token, action_url, rendered, deps.evidence_hosts,
                                   refusal=refusal.message if refusal else None, precedents=shown, track=record))

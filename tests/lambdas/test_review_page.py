@@ -7,6 +7,7 @@ import html
 import json
 import re
 
+from tests.faults.conftest import invoke
 from tests.helpers import decide, decision_url, hidden_fields, proposal, review_link, unique
 from tests.lambdas.test_review_api import item, new_refusals, refusals, review_id_of_link
 
@@ -40,13 +41,33 @@ def test_precedents_show_recent_decisions_on_the_type_and_nothing_the_reviewer_m
     assert not any("payout" in p for p in carols + alices)
 
 
-def test_the_track_record_counts_overrides_on_the_type_at_this_confidence_band(stack):
+def track_of(page: str) -> tuple[int, int] | None:
+    """(overrides, decisions) the page's track record shows; (0, 0) for none in the band; None
+    before the calibrator has counted the history."""
+    if "Track record: not counted yet" in page:
+        return None
+    found = re.search(r"overrode the model in <strong>(\d+) of (\d+)</strong> decisions on this action type that "
+                      r"you may see \(decision history as of \d{4}-\d\d-\d\dT", page)
+    if found:
+        return int(found.group(1)), int(found.group(2))
+    assert re.search(r"Track record: no decision at confidence 0\.1–0\.2 on this action type", page), page
+    return 0, 0
+
+
+def test_the_track_record_counts_overrides_at_this_confidence_band_from_the_decision_history(stack):
+    viewing = stack.start(proposal(action=PAYOUT, confidence=0.18), unique("track-view"))
+    link = review_link(stack, viewing, "carol")
+    invoke(stack, "lambdas.calibrate", {"dry_run": True})        # what its schedule does; no threshold moves
+    before = track_of(stack.http("GET", link).body)
     for confidence, choice in [(0.15, "approve"), (0.12, "reject"), (0.55, "reject")]:
         arn = stack.start(proposal(action=PAYOUT, confidence=confidence), unique("track"))
         assert decide(stack, review_link(stack, arn, "carol"), choice, "checked").status == 200
-    viewing = stack.start(proposal(action=PAYOUT, confidence=0.18), unique("track-view"))
-    page = stack.http("GET", review_link(stack, viewing, "carol")).body
-    assert "at confidence 0.1–0.2, reviewers overrode the model in <strong>1 of 2</strong> decisions" in page
+        stack.wait(arn)
+    assert track_of(stack.http("GET", link).body) == before            # counted when the calibrator runs
+    invoke(stack, "lambdas.calibrate", {"dry_run": True})
+    after = track_of(stack.http("GET", link).body)
+    # in this band (0.1-0.2): one more override in two more decisions (0.55 is another band)
+    assert after == (before[0] + 1, before[1] + 2)
 
 
 def test_a_modification_through_the_generated_form_is_confirmed_with_its_diff_then_recorded_as_shown(stack):

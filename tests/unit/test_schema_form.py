@@ -63,3 +63,26 @@ def test_a_field_that_is_not_its_type_is_refused_in_plain_words(posted, words):
 @pytest.mark.parametrize("confidence, band", [(0.3, 3), (0.72, 7), (0.79999, 7), (0.0, 0), (1.0, 9), (0.15, 1)])
 def test_confidence_bands_hold_their_lower_edge(confidence, band):
     assert precedents.band(confidence) == band
+
+
+def test_the_track_record_counts_the_history_by_band_and_shows_only_the_risks_the_viewer_may_see():
+    from types import SimpleNamespace as Row
+
+    def row(confidence, outcome, risk="medium", canary=False, action_type="finance.payout"):
+        return Row(action_type=action_type, confidence=confidence, risk=risk, canary=canary,
+                   override=outcome != "approved")
+    history = [row(0.15, "approved"), row(0.12, "rejected"), row(0.11, "modified", risk="high"),
+               row(0.13, "rejected", canary=True), row(0.55, "rejected"), row(0.14, "rejected", action_type="other")]
+    doc = precedents.track_document(history, "2026-11-29T19:00:00Z")
+    assert doc["decisions"] == 5 and doc["counts"]["finance.payout"]["1"] == {"medium": [2, 1], "high": [1, 1]}
+
+    class Registry:
+        def may_see(self, viewer, action_type, risk):
+            return risk == "medium" or viewer == "alice"
+    review = Row(review_id="rv-x", case=Row(action={"type": "finance.payout"}, confidence=0.18))
+    _, carols = precedents.earlier([], review, "carol", Registry(), 0, doc)
+    _, alices = precedents.earlier([], review, "alice", Registry(), 0, doc)
+    _, before = precedents.earlier([], review, "alice", Registry(), 0, None)
+    assert (carols.overridden, carols.decided, carols.low, carols.high) == (1, 2, 0.1, 0.2)
+    assert (alices.overridden, alices.decided, alices.as_of) == (2, 3, "2026-11-29T19:00:00Z")
+    assert (before.decided, before.as_of) == (0, None)
