@@ -78,7 +78,7 @@ def test_an_approval_after_halt_is_recorded_but_not_executed(stack, kill_switch)
 
 
 def test_halt_discards_a_staged_result_even_when_it_is_signed_off(stack, kill_switch):
-    arn, result = approved_after_halt(stack, kill_switch, "staged.quick", 0.99)
+    arn, result = approved_after_halt(stack, kill_switch, "staged.report", 0.99)
     assert result["outcome"] == "halted" and result["execution"]["result"]["phase"] == "discard"
     assert executor_runs(arn) == (["stage", "discard"], ["stage", "discard"])
 
