@@ -1,5 +1,6 @@
 """The write-once audit trail: an S3 Object Lock bucket, its access-log bucket, its key, and the
-asymmetric key that signs its digests (only the digest function may sign with it)."""
+asymmetric key that signs its digests and the decision receipts (only the digest function and
+Conclude may sign with it; ``evidence.receipts`` explains how the two kinds are kept apart)."""
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
@@ -30,11 +31,13 @@ class AuditTrail(Construct):
             server_access_logs_bucket=self.access_logs, server_access_logs_prefix="audit/",
             removal_policy=RemovalPolicy.RETAIN)
 
-        # Signs the audit digests. Its key policy lets the account administer the key and read the
-        # public key, but not sign: only the digest function's role is allowed kms:Sign.
+        # Signs the audit digests and the decision receipts. Its key policy lets the account administer
+        # the key and read the public key, but not sign: only the digest function's role and
+        # Conclude's (receipts) are allowed kms:Sign.
         self.digest_key = kms.Key(
             self, "DigestKey", key_spec=kms.KeySpec.ECC_NIST_P256, key_usage=kms.KeyUsage.SIGN_VERIFY,
-            description="Countersign audit digest signatures (ECDSA P-256)", removal_policy=RemovalPolicy.RETAIN,
+            description="Countersign audit digest and decision receipt signatures (ECDSA P-256)",
+            removal_policy=RemovalPolicy.RETAIN,
             policy=iam.PolicyDocument(statements=[iam.PolicyStatement(
                 sid="AdministerAndVerifyButNotSign", principals=[iam.AccountRootPrincipal()], resources=["*"],
                 actions=["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
@@ -46,6 +49,12 @@ class AuditTrail(Construct):
         self.grant_append(digest_fn)
         self.digest_key.add_to_resource_policy(iam.PolicyStatement(
             sid="OnlyTheDigestFunctionSigns", principals=[digest_fn.grant_principal], actions=["kms:Sign"],
+            resources=["*"]))
+
+    def grant_receipts(self, issuer_fn: iam.IGrantable) -> None:
+        """Sign decision receipts: the one principal besides the digest function the key trusts."""
+        self.digest_key.add_to_resource_policy(iam.PolicyStatement(
+            sid="OnlyConcludeSignsReceipts", principals=[issuer_fn.grant_principal], actions=["kms:Sign"],
             resources=["*"]))
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
