@@ -7,7 +7,7 @@ level; that is intended and counted as part of the cold start.
 
 The baseline, also in a fresh interpreter, is ``import boto3`` plus creating the same clients the
 handler creates at import, derived from its ``build_deps(...)`` arguments: s3 always (audit),
-reviews -> dynamodb, links -> kms, notify -> sns, callbacks -> stepfunctions, executor -> lambda. "policy" adds no
+reviews -> dynamodb, links and receipts -> kms, notify -> sns, callbacks -> stepfunctions, executor -> lambda. "policy" adds no
 client at import (Powertools parameters creates its ssm client lazily, at first call).
 
 Each measurement is repeated N times (handler and baseline interleaved) and the median is
@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HANDLERS = tuple(sorted(p.stem for p in (ROOT / "lambdas").glob("*.py") if p.stem != "__init__"))
 CLIENTS = {"reviews": "dynamodb", "links": "kms", "notify": "sns", "callbacks": "stepfunctions",
-           "executor": "lambda"}
+           "executor": "lambda", "receipts": "kms"}
 TARGET = 1.25
 
 ENV = {
@@ -40,6 +40,8 @@ ENV = {
     "POLICY_PARAMETER": "/countersign/bench/policy", "REVIEWERS": "alice,bob",
     "KILL_SWITCH_PARAMETER": "/countersign/bench/kill-switch", "DISPATCHER_TIMEOUT_SECONDS": "30",
     "REGISTRY_PARAMETER": "/countersign/bench/reviewers",
+    "RECEIPT_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000001",
+    "RECEIPT_VALID_HOURS": "24",
     "REVIEW_BASE_URL": "https://review.example/", "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "POWERTOOLS_SERVICE_NAME": "countersign", "POWERTOOLS_METRICS_NAMESPACE": "Countersign",
@@ -56,7 +58,7 @@ def needs_of(handler: str) -> tuple[str, ...]:
 
 
 def clients_of(needs: tuple[str, ...]) -> list[str]:
-    return [CLIENTS[n] for n in needs if n in CLIENTS] + ["s3"]
+    return list(dict.fromkeys([CLIENTS[n] for n in needs if n in CLIENTS] + ["s3"]))   # one client per service
 
 
 def timed(body: str) -> float:

@@ -1,6 +1,7 @@
 """Workflow steps after routing or a gate: settle what happens (AutoApprove, Decided, and the
 timeout branches Unvetoed, Kept, Expired, Escalate, each following a decision stored in time),
-then Conclude (audit the executor's result and the verdict, return the verdict)."""
+then Conclude (audit the executor's result and the verdict, return the verdict). A verdict that
+lets an action proceed carries a receipt signed here (KMS Sign on the receipt key)."""
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -8,8 +9,9 @@ from countersign.adapters.runtime import build_deps
 from countersign.workflow.verdicts import conclude, settle, time_to_decision
 
 logger, metrics = Logger(), Metrics()
-DEPS = build_deps("reviews", "kill_switch", "events", "policy", "autonomy")   # the stop button reaches every
-# closing step; the policy and its adjustments, for an approved policy.autonomy change
+# the stop button reaches every closing step; the policy and its adjustments, for an approved policy.autonomy
+# change; the receipt key, for a verdict that lets an action proceed
+DEPS = build_deps("reviews", "kill_switch", "events", "policy", "autonomy", "receipts")
 
 
 @logger.inject_lambda_context(log_event=False)

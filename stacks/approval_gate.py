@@ -98,8 +98,12 @@ class ApprovalGate(Construct):
                           description="Store pending review, notify reviewers",
                           environment={**notify_env, **events_env})
         policy_env = {"POLICY_PARAMETER": self.policy.parameter_name}
+        receipt_env = {"RECEIPT_KEY_ID": self.audit.receipt_key.key_arn,
+                       "RECEIPT_VALID_HOURS": str(config.receipt_valid_hours)}
         conclude = fns.add("Conclude", "lambdas.conclude.handler", description="Closing audit record and verdict",
-                           environment={**audit_env, **store_env, **kill_env, **events_env, **policy_env})
+                           environment={**audit_env, **store_env, **kill_env, **events_env, **policy_env,
+                                        **receipt_env})
+        self.audit.grant_receipts(conclude)
         reminders = fns.add("Reminders", "lambdas.reminders.handler", timeout=60,
                             description="Remind reviewers before their deadline; report pending reviews",
                             environment={**notify_env, **kill_env, "REVIEWERS": ",".join(config.reviewer_ids)})

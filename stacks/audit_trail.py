@@ -1,5 +1,6 @@
-"""The write-once audit trail: an S3 Object Lock bucket, its access-log bucket, its key, and the
-asymmetric key that signs its digests (only the digest function may sign with it)."""
+"""The write-once audit trail: an S3 Object Lock bucket, its access-log bucket, its key, and two
+asymmetric signing keys set up alike: one signs the trail's digests (only the digest function may
+sign with it), the other the decision receipts (only Conclude may)."""
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
@@ -30,11 +31,15 @@ class AuditTrail(Construct):
             server_access_logs_bucket=self.access_logs, server_access_logs_prefix="audit/",
             removal_policy=RemovalPolicy.RETAIN)
 
-        # Signs the audit digests. Its key policy lets the account administer the key and read the
-        # public key, but not sign: only the digest function's role is allowed kms:Sign.
-        self.digest_key = kms.Key(
-            self, "DigestKey", key_spec=kms.KeySpec.ECC_NIST_P256, key_usage=kms.KeyUsage.SIGN_VERIFY,
-            description="Countersign audit digest signatures (ECDSA P-256)", removal_policy=RemovalPolicy.RETAIN,
+        self.digest_key = self._signing_key("DigestKey", "Countersign audit digest signatures (ECDSA P-256)")
+        self.receipt_key = self._signing_key("ReceiptKey", "Countersign decision receipt signatures (ECDSA P-256)")
+
+    def _signing_key(self, cid: str, description: str) -> kms.Key:
+        """A P-256 signing key whose policy lets the account administer it and read its public key,
+        but not sign: the one principal that may sign is added by its grant."""
+        return kms.Key(
+            self, cid, key_spec=kms.KeySpec.ECC_NIST_P256, key_usage=kms.KeyUsage.SIGN_VERIFY,
+            description=description, removal_policy=RemovalPolicy.RETAIN,
             policy=iam.PolicyDocument(statements=[iam.PolicyStatement(
                 sid="AdministerAndVerifyButNotSign", principals=[iam.AccountRootPrincipal()], resources=["*"],
                 actions=["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
@@ -46,6 +51,12 @@ class AuditTrail(Construct):
         self.grant_append(digest_fn)
         self.digest_key.add_to_resource_policy(iam.PolicyStatement(
             sid="OnlyTheDigestFunctionSigns", principals=[digest_fn.grant_principal], actions=["kms:Sign"],
+            resources=["*"]))
+
+    def grant_receipts(self, issuer_fn: iam.IGrantable) -> None:
+        """Sign decision receipts: the one principal the receipt key trusts."""
+        self.receipt_key.add_to_resource_policy(iam.PolicyStatement(
+            sid="OnlyConcludeSignsReceipts", principals=[issuer_fn.grant_principal], actions=["kms:Sign"],
             resources=["*"]))
 
     def grant_read(self, grantee: iam.IGrantable) -> None:

@@ -67,6 +67,7 @@ class Config:
     notify: str = "each"                         # each: one email per review at once; digest: batched
     digest_minutes: int = 60                     # notify=digest: at most one digest per reviewer per interval
     ops: Ops = Ops()                             # alarms, their topic, and the event bus
+    receipt_valid_hours: int = 24                # how long a decision receipt may be acted on (1–168)
 
     @property
     def is_production(self) -> bool:
@@ -155,7 +156,8 @@ class Config:
                    _bool(value("authenticated_submitter_only", stage == "prod"), "authenticated_submitter_only"),
                    _digest_minutes(value("audit_digest_minutes", 60)), _hosts(value("evidence_hosts", [])),
                    identity, _ranged(value("calibrate_minutes", 60), "calibrate_minutes", 5, 1440), notify,
-                   digest_minutes, _ops(value))
+                   digest_minutes, _ops(value),
+                   _ranged(value("receipt_valid_hours", 24), "receipt_valid_hours", 1, 168))
 
 
 def _ranged(raw: Any, key: str, low: int, high: int) -> int:

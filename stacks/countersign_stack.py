@@ -29,6 +29,7 @@ class CountersignStack(Stack):
             "DigestFunctionName": self.gate.functions["Digest"].function_name,
             "CalibratorFunctionName": self.gate.functions["Calibrator"].function_name,
             "DigestKeyArn": self.gate.audit.digest_key.key_arn,
+            "ReceiptKeyArn": self.gate.audit.receipt_key.key_arn,
             "AuditDatabaseName": self.gate.queries.database_name,
             "AuditWorkGroupName": self.gate.queries.workgroup.name,
             "OpsTopicArn": self.gate.operations.topic.topic_arn,

@@ -325,6 +325,14 @@ def kms_mac(kms, key_id: str):
     return mac
 
 
+def kms_digest_signer(kms, key_id: str):
+    """Sign a SHA-256 digest as given (KMS ``Sign``, MessageType DIGEST): the DER ECDSA signature."""
+    def sign(digest: bytes) -> bytes:
+        return kms.sign(KeyId=key_id, Message=digest, MessageType="DIGEST",
+                        SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    return sign
+
+
 class SnsNotifier:
     def __init__(self, sns, topic_arn: str) -> None:
         self.sns, self.topic_arn = sns, topic_arn

@@ -30,6 +30,7 @@ class Deps:
     autonomy: Any = None               # calibrator.DynamoAutonomy: the adjustments beside the deployed policy
     calibrator: str | None = None      # the calibrator's IAM role ARN: the one submitter of policy.autonomy
     start_gate: Callable[[dict[str, Any]], str] | None = None   # start a gate execution (the calibrator's proposals)
+    receipts: Any = None               # receipts.Issuer: signs the receipt of a verdict that lets an action proceed
     clock: Callable[[], float] = time.time
     once: Callable[[str, Callable[[], Any]], None] = lambda key, effect: effect()   # side effects once per key
 

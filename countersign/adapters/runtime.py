@@ -5,9 +5,9 @@ REVIEWERS (comma-separated ids), DEAD_LETTERS_URL, SUBMIT_AUTHENTICATED_ONLY (tr
 EVIDENCE_HOSTS (JSON list), DIGEST_MINUTES (0, or the digest interval of ``notify: digest``),
 AUDIT_REVIEWER_IDENTITY (id|pseudonym; pseudonym also needs REVIEWS_TABLE, for the lookup), REGISTRY_PARAMETER
 and REGISTRY_CACHE_SECONDS (the reviewer registry in SSM: roles, authority, active, emails and IAM principals),
-CALIBRATOR_PRINCIPAL (the calibrator's role ARN), STATE_MACHINE_ARN (for the calibrator), EVENT_BUS_NAME.
+CALIBRATOR_PRINCIPAL (the calibrator's role ARN), STATE_MACHINE_ARN (for the calibrator), EVENT_BUS_NAME,
+RECEIPT_KEY_ID and RECEIPT_VALID_HOURS (the key that signs decision receipts, and how long one is valid).
 Only the clients a handler asks for are made.
-handler asks for are made.
 """
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from typing import Any, Callable
 import boto3
 
 from countersign.adapters.aws import (DynamoPseudonyms, DynamoReviewStore, S3AuditStore, SnsNotifier,
-                                     StepFunctionsCallbacks, kms_mac)
+                                     StepFunctionsCallbacks, kms_digest_signer, kms_mac)
 from countersign.adapters.calibrator import DynamoAutonomy, StepFunctionsGate
 from countersign.adapters.messages import EventBridgeEvents, SqsDeadLetters
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import check_mode
+from countersign.evidence.receipts import Issuer
 
 
 def _policy_loader():
@@ -96,7 +97,7 @@ class Once:
 
 def build_deps(*needs: str) -> Deps:
     """``needs`` is a subset of: reviews, links, notify, callbacks, events, dead_letters, policy, kill_switch,
-    registry, autonomy, gate (audit is always made)."""
+    registry, autonomy, gate, receipts (audit is always made)."""
     env = os.environ
     extra: dict[str, Any] = {}
     made: dict[str, Any] = {}
@@ -131,6 +132,9 @@ def build_deps(*needs: str) -> Deps:
     if "gate" in needs:
         extra["start_gate"] = StepFunctionsGate(client("stepfunctions"), env["STATE_MACHINE_ARN"],
                                                 env["CALIBRATOR_PRINCIPAL"])
+    if "receipts" in needs:
+        extra["receipts"] = Issuer(env["RECEIPT_KEY_ID"], kms_digest_signer(client("kms"), env["RECEIPT_KEY_ID"]),
+                                   int(env["RECEIPT_VALID_HOURS"]))
     identity = check_mode(env.get("AUDIT_REVIEWER_IDENTITY") or "id")
     if identity == "pseudonym":
         if not env.get("REVIEWS_TABLE"):

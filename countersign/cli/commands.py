@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from countersign.adapters import retries
 from countersign.cli import audit_commands as audit_cli, calibrate_commands, client, follow
+from countersign.cli import receipt_commands
 from countersign.evidence.compliance import command as report_command
 from countersign.rules.proposal import InvalidProposal, check, check_shape, execution_name
 
@@ -63,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "timeout", None) is not None and not getattr(args, "wait", True):
         parser().error("--timeout needs --wait (without --wait, submit returns at once and exits 5, pending)")
+    if getattr(args, "receipt_out", None) and not getattr(args, "wait", True):
+        parser().error("--receipt-out needs --wait (the receipt comes with the verdict)")
     Following.name = Following.arn = Following.reattach = None
     Following.started = False
     previous = signal.signal(signal.SIGTERM, follow.raising(follow.Stopped))
@@ -158,6 +161,7 @@ def parser() -> argparse.ArgumentParser:
     audit_cli.add(sub, _target_options)
     calibrate_commands.add(sub, _target_options)
     report_command.add(sub, _target_options)
+    receipt_commands.add(sub, _target_options)
 
     local = sub.add_parser("local", help="run the whole stack on this machine (moto), in the foreground")
     local.add_argument("--port", type=int, default=8000, help="review pages and outbox (default 8000)")
@@ -176,6 +180,8 @@ def _wait_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proceed-on-modified", action="store_true",
                    help="exit 0 for a modified approval too (your pipeline acts on final_action); else 7")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON only, on stdout")
+    p.add_argument("--receipt-out", metavar="FILE", help="write the verdict's signed receipt to FILE (removed when "
+                                                         "the verdict carries none)")
 
 
 def _target_options(p: argparse.ArgumentParser) -> None:
@@ -276,6 +282,7 @@ def _follow(args, target: client.Target, arn: str, proposal: dict[str, Any] | No
     if proposal is not None and (mismatch := client.bound_elsewhere(described, proposal)):
         return _invalid(args, InvalidProposal([{"path": "$", "message": mismatch}]))   # never another's verdict
     code, verdict = client.verdict_of(described)
+    receipt_commands.save(args, verdict)
     _emit(args, {**verdict, "key": Following.name}, _print_verdict)
     return _acted_on(args, code)
 

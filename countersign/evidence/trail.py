@@ -71,12 +71,12 @@ def lock_settings(target: Any) -> dict[str, Any]:
     return {"mode": default["Mode"], "days": int(default.get("Days") or 365 * int(default.get("Years", 0)))}
 
 
-def public_key(target: Any) -> bytes:
-    """The digest key's public key, DER (SubjectPublicKeyInfo)."""
-    arn = target.outputs.get("DigestKeyArn")
+def public_key(target: Any, key: str = "digest") -> bytes:
+    """The public key (DER, SubjectPublicKeyInfo) of the stack's ``digest`` or ``receipt`` signing key."""
+    arn = target.outputs.get(f"{key.capitalize()}KeyArn")
     if not arn:
         from countersign.cli.client import ClientError
-        raise ClientError(f"stack {target.stack} has no digest key; deploy the current version")
+        raise ClientError(f"stack {target.stack} has no {key} key; deploy the current version")
     return target.client("kms").get_public_key(KeyId=arn)["PublicKey"]
 
 

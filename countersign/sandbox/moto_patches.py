@@ -22,6 +22,7 @@ def apply() -> None:
     _history_honours_reverse_order()
     _schedules_match_no_events()
     _stream_retries_and_failure_destination()
+    _kms_signs_digests_as_given()
 
 
 def _execution_start_time_as_iso() -> None:
@@ -184,6 +185,40 @@ def _history_honours_reverse_order() -> None:
         return ActionResult({**result, "events": events[:limit] if limit else events})
 
     StepFunctionResponse.get_execution_history = history
+
+
+def _kms_signs_digests_as_given() -> None:
+    """KMS ``Sign`` with ``MessageType: DIGEST`` signs the given 32-byte SHA-256 as it is; moto
+    ignores the message type and hashes it again, as for RAW. Sign it prehashed, as AWS does (the
+    decision receipts are signed so), for an ECDSA_SHA_256 key; another key or algorithm with DIGEST
+    is refused rather than signed wrongly."""
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    from moto.kms.exceptions import ValidationException
+    from moto.kms.responses import KmsResponse
+    from moto.kms.utils import ECDSAPrivateKey
+
+    original = KmsResponse.sign
+
+    def sign(self):
+        if self._get_param("MessageType") != "DIGEST":
+            return original(self)
+        key = self.kms_backend.describe_key(self._get_param("KeyId"))
+        algorithm, message = self._get_param("SigningAlgorithm"), self._get_param("Message")
+        message = message.encode("utf-8") if isinstance(message, str) else message
+        if not isinstance(key.private_key, ECDSAPrivateKey) or algorithm != "ECDSA_SHA_256" \
+                or algorithm not in key.signing_algorithms:
+            raise NotImplementedError("the sandbox signs a DIGEST with an ECDSA_SHA_256 key only")
+        if len(message) != 32:
+            raise ValidationException("Digest is invalid length for algorithm ECDSA_SHA_256.")
+        signature = key.private_key.private_key.sign(message, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        return json.dumps({"KeyId": key.arn, "Signature": base64.b64encode(signature).decode(),
+                           "SigningAlgorithm": algorithm})
+
+    KmsResponse.sign = sign
 
 
 def _schedules_match_no_events() -> None:

@@ -5,17 +5,19 @@ timeout branch first tries PENDING → EXPIRED, and when a decision won the revi
 follows that decision exactly as ``Decided`` would. Modes: ``auto``, ``decided``, and the
 timeout branches ``unvetoed`` (veto window), ``kept`` (reverse window), ``expired`` (sign-off)
 and ``escalate`` (a tier's deadline: ask the next tier, or refuse after the last). Settling
-returns the case with ``settled``: the outcome, and the executor phase to ``run`` (if any),
-which the workflow runs as its own task. ``conclude`` then audits what the executor did and
+returns the case with ``settled``: the outcome, the executor phase to ``run`` (if any), which
+the workflow runs as its own task, and for a verdict that lets the action proceed its signed
+``receipt`` (``evidence.receipts``), also handed to the executor. ``conclude`` then audits what the executor did and
 the verdict, and returns the verdict (the execution's output). Every write is idempotent: a
 retried step re-reads the same review and appends nothing twice.
 """
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
-from countersign.evidence import audit
+from countersign.evidence import audit, receipts
 from countersign.workflow.canary import caught
 from countersign.workflow.announce import VERDICT_ISSUED, announce
 from countersign.workflow.case import Case
@@ -32,8 +34,24 @@ EXPIRED_NOTE = "no decision before the deadline: refused (fail closed)"
 def settle(state: dict[str, Any], mode: str, deps: Deps, hold_allowed: bool = True) -> dict[str, Any]:
     """Settle the case, then apply the kill switch, read here at every step where an action would
     proceed (Art. 14(4)(e)): ``halt`` refuses what would run, ``human`` holds for a human what
-    would proceed without one."""
-    return _stop_button(_settle(state, mode, deps), mode, deps, hold_allowed)
+    would proceed without one. What still proceeds after that gets its receipt."""
+    return _receipted(_stop_button(_settle(state, mode, deps), mode, deps, hold_allowed), deps)
+
+
+def _receipted(done: dict[str, Any], deps: Deps) -> dict[str, Any]:
+    """Sign the receipt of a verdict that lets the action proceed, into the verdict and the
+    executor's task; deciders are named as the audit trail names them."""
+    settled = done.get("settled")
+    if settled is None or deps.receipts is None or settled["outcome"] not in receipts.PROCEEDS:
+        return done
+    case = Case.from_state(done)
+    receipt = deps.receipts.issue(
+        review_id=settled["review_id"], execution_arn=case.execution.arn, proposal_sha256=case.proposal_sha256,
+        final_action=settled["final_action"], outcome=settled["outcome"],
+        deciders=[case.named(r["id"]) for r in settled["reviewers"]], policy_version=case.rules.version,
+        now=datetime.fromtimestamp(deps.clock(), timezone.utc))
+    run = {"run": {**settled["run"], "receipt": receipt}} if settled.get("run") else {}
+    return {**done, "settled": {**settled, "receipt": receipt, **run}}
 
 
 def _stop_button(done: dict[str, Any], mode: str, deps: Deps, hold_allowed: bool) -> dict[str, Any]:
@@ -138,12 +156,13 @@ def _settled(state: dict[str, Any], case: Case, outcome: str, final_action: Any,
 
 def _plan(case: Case, phase: str, action: Any, function: str | None = None) -> dict[str, Any] | None:
     """The executor task the workflow runs next: which function, which phase, with which action,
-    under an idempotency key the executor must honour (one per execution, review and phase)."""
+    under an idempotency key the executor must honour (one per execution, review and phase), and
+    with the verdict's receipt once ``_receipted`` signs one (None for a phase nobody approved)."""
     function = function or case.rules.executor
     if not function:
         return None                                     # no executor: the caller acts on the verdict
     return {"function": function, "phase": phase, "action": action, "staged": (case.executed or {}).get("result"),
-            "idempotency_key": f"{case.execution.arn}/{case.review_id}/{phase}"}
+            "idempotency_key": f"{case.execution.arn}/{case.review_id}/{phase}", "receipt": None}
 
 
 def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
@@ -183,6 +202,7 @@ def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
         "proposal_sha256": case.proposal_sha256,
         "submitted_by": case.facts.get("submitted_by"),   # the IAM principal, on the authenticated submit path
         "review_id": settled.get("review_id"),
+        "receipt": settled.get("receipt"),   # signed, for a verdict that lets the action proceed
         "execution": execution,
         "audit": {"bucket": deps.audit_bucket, "stream": case.execution.audit_stream,
                   "records": record["seq"], "head": record["hash"]},

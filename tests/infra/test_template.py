@@ -278,11 +278,14 @@ def test_outputs_let_clients_find_the_stack(template):
 
 def test_only_the_digest_function_may_sign_digests_with_a_p256_key_on_a_schedule(template):
     keys = resources(template, "AWS::KMS::Key")
-    [(logical, key)] = [(k, v["Properties"]) for k, v in keys.items() if v["Properties"].get("KeySpec") == "ECC_NIST_P256"]
+    [(logical, key)] = [(k, v["Properties"]) for k, v in keys.items() if v["Properties"].get("KeySpec") == "ECC_NIST_P256"
+                        and "Countersign audit digest" in v["Properties"]["Description"]]
     assert key["KeyUsage"] == "SIGN_VERIFY"
     statements = key["KeyPolicy"]["Statement"]
-    signers = [s for s in statements if "kms:Sign" in json.dumps(s["Action"]) or s["Action"] == "kms:*"]
-    assert len(signers) == 1 and "FunctionsDigestRole" in json.dumps(signers[0]["Principal"])
+    signers = {s["Sid"]: s for s in statements if "kms:Sign" in json.dumps(s["Action"]) or s["Action"] == "kms:*"}
+    assert set(signers) == {"OnlyTheDigestFunctionSigns"}          # receipts have a key of their own: the next test
+    assert signers["OnlyTheDigestFunctionSigns"]["Action"] == "kms:Sign"
+    assert "FunctionsDigestRole" in json.dumps(signers["OnlyTheDigestFunctionSigns"]["Principal"])
     admin = next(s for s in statements if s.get("Sid") == "AdministerAndVerifyButNotSign")
     assert "kms:Sign" not in admin["Action"] and "kms:*" not in admin["Action"]
     digest = next(f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()
@@ -293,6 +296,29 @@ def test_only_the_digest_function_may_sign_digests_with_a_p256_key_on_a_schedule
     rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
              if fn_logical in json.dumps(r["Properties"].get("Targets", []))]
     assert [r["ScheduleExpression"] for r in rules] == ["rate(1 hour)"]
+
+
+def test_only_conclude_may_sign_receipts_with_a_key_of_their_own_and_no_role_may_sign_through_iam(template):
+    signing = {k: v["Properties"] for k, v in resources(template, "AWS::KMS::Key").items()
+               if v["Properties"].get("KeySpec") == "ECC_NIST_P256"}
+    signers = {k: [s["Sid"] for s in key["KeyPolicy"]["Statement"] if "kms:Sign" in json.dumps(s["Action"])]
+               for k, key in signing.items()}
+    assert sorted(signers.values()) == [["OnlyConcludeSignsReceipts"], ["OnlyTheDigestFunctionSigns"]]
+    [(logical, key)] = [(k, signing[k]) for k, sids in signers.items() if sids == ["OnlyConcludeSignsReceipts"]]
+    [grant] = [s for s in key["KeyPolicy"]["Statement"] if s.get("Sid") == "OnlyConcludeSignsReceipts"]
+    functions = {k: f["Properties"] for k, f in resources(template, "AWS::Lambda::Function").items()}
+    [(conclude_logical, conclude)] = [(k, f) for k, f in functions.items() if f["Handler"] == "lambdas.conclude.handler"]
+    assert grant["Effect"] == "Allow" and grant["Action"] == "kms:Sign" and grant["Resource"] == "*"
+    assert grant["Principal"] == {"AWS": {"Fn::GetAtt": [conclude["Role"]["Fn::GetAtt"][0], "Arn"]}}
+    variables = conclude["Environment"]["Variables"]
+    assert variables["RECEIPT_KEY_ID"] == {"Fn::GetAtt": [logical, "Arn"]} and variables["RECEIPT_VALID_HOURS"] == "24"
+    assert [k for k, f in functions.items() if "RECEIPT_KEY_ID" in f.get("Environment", {}).get("Variables", {})] \
+        == [conclude_logical]
+    assert "kms:Sign" not in json.dumps([p["Properties"] for p in resources(template, "AWS::IAM::Policy").values()])
+    payloads = {name: definition(template)["States"][name]["Parameters"]["Payload"]
+                for name in ("RunAction", "ExecuteFirst", "Stage")}
+    assert payloads["RunAction"]["receipt.$"] == "$.settled.run.receipt"
+    assert payloads["ExecuteFirst"]["receipt"] is None and payloads["Stage"]["receipt"] is None   # before any verdict
 
 
 def test_athena_reads_the_trail_through_projected_tables_and_runs_the_shared_sql(template):

@@ -238,3 +238,10 @@ def test_ops_keys_default_and_arrive_as_strings_with_dash_c():
 ])
 def test_bad_ops_keys_are_refused_by_key(changes, message):
     assert message in refusal(**changes)
+
+
+def test_how_long_a_decision_receipt_may_be_acted_on():
+    assert config().receipt_valid_hours == 24
+    assert config(receipt_valid_hours="48").receipt_valid_hours == 48
+    for bad in (0, 169):
+        assert refusal(receipt_valid_hours=bad) == f"context receipt_valid_hours: 1 to 168, got {bad}"
