@@ -4,6 +4,7 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from .agent_access import AgentAccess
 from .approval_gate import ApprovalGate
 from .config import Config
 from .nag import acknowledge
@@ -14,6 +15,7 @@ class CountersignStack(Stack):
     def __init__(self, scope: Construct, cid: str, *, config: Config, **kwargs) -> None:
         super().__init__(scope, cid, description="Countersign: human approval gate for AI actions", **kwargs)
         self.gate = ApprovalGate(self, "Gate", config=config)
+        self.agents = AgentAccess(self, "Agents", gate=self.gate)
         outputs = {
             "StateMachineArn": self.gate.workflow.state_machine.state_machine_arn,
             "ReviewApiUrl": self.gate.api.url,
@@ -34,6 +36,7 @@ class CountersignStack(Stack):
             "AuditWorkGroupName": self.gate.queries.workgroup.name,
             "OpsTopicArn": self.gate.operations.topic.topic_arn,
             "DashboardName": self.gate.operations.dashboard.dashboard_name,
+            "AgentSubmitPolicyArn": self.agents.policy.managed_policy_arn,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

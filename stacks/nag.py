@@ -97,6 +97,16 @@ def acknowledge(stack: Stack) -> None:
     for queue in (gate.dead_letters, gate.notifications.undelivered):
         _ack(queue, "AwsSolutions-SQS3", "This queue is itself a dead-letter destination.")
         _ack(queue, "Serverless-SQSRedrivePolicy", "This queue is itself a dead-letter destination.")
+    agents = stack.agents.policy
+    machine = stack.get_logical_id(gate.workflow.state_machine.node.default_child)
+    _ack(agents, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+                 f"<{machine}.Name>:*]",
+         "The agent host follows the executions it started, whose names (idempotency keys) cannot be listed in "
+         "advance; the grant is DescribeExecution and GetExecutionHistory on this one state machine's executions.")
+    _ack(agents, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:"
+                 f"stack/{stack.stack_name}/*]",
+         "A stack's ARN ends in an id CloudFormation assigns at creation; the grant is DescribeStacks on this "
+         "stack's name only (the client finds the gate's resources in its outputs).")
     if gate.verdict_delivery:
         for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"):
             _ack(gate.verdict_delivery.dead_letters, rule, "This queue is itself a dead-letter destination.")

@@ -136,6 +136,18 @@ class Target:
         return machine.replace(":stateMachine:", ":execution:") + ":" + execution
 
 
+def check_proposal(target: Target, proposal: Any) -> dict[str, Any] | None:
+    """Validate a proposal before anything starts: its shape, and the deployed policy when the
+    caller may read it (``InvalidProposal`` with paths). Returns that policy, or None."""
+    from countersign.rules.proposal import check, check_shape
+
+    check_shape(proposal)
+    policy = target.policy()
+    if policy is not None:
+        check(proposal, policy, [])
+    return policy
+
+
 class KeyReused(ClientError):
     """An idempotency key already used for a different proposal: refused, never joined."""
 

@@ -13,16 +13,15 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.markup import escape
 
 from countersign.adapters import retries
-from countersign.cli import audit_commands as audit_cli, calibrate_commands, client, follow
+from countersign.cli import audit_commands as audit_cli, calibrate_commands, client, follow, mcp_server
 from countersign.cli import receipt_commands
 from countersign.evidence.compliance import command as report_command
-from countersign.rules.proposal import InvalidProposal, check, check_shape, execution_name
+from countersign.rules.proposal import InvalidProposal, check_shape, execution_name
 
 # Human output only: never emoji codes, and every value that came from a proposal, a reviewer or an
 # exception is escaped (markup.escape) or printed with markup off. --json bypasses Rich entirely.
@@ -160,6 +159,7 @@ def parser() -> argparse.ArgumentParser:
 
     audit_cli.add(sub, _target_options)
     calibrate_commands.add(sub, _target_options)
+    mcp_server.add(sub, _target_options)
     report_command.add(sub, _target_options)
     receipt_commands.add(sub, _target_options)
 
@@ -215,16 +215,11 @@ def _read(path: str) -> Any:
 def run_submit(args) -> int:
     try:
         proposal = _read(args.proposal)
-        check_shape(proposal)
+        check_shape(proposal)                      # refused before the stack is looked up
+        target = _target(args)
+        client.check_proposal(target, proposal)
     except InvalidProposal as exc:
         return _invalid(args, exc)
-    target = _target(args)
-    policy = target.policy()
-    if policy is not None:
-        try:
-            check(proposal, policy, [])
-        except InvalidProposal as exc:
-            return _invalid(args, exc)
     name = execution_name(proposal, args.idempotency_key)
     _following(args, target, name, None if args.proposal == "-" else args.proposal)
     try:
@@ -273,9 +268,8 @@ def _following(args, target: client.Target, name: str, proposal_path: str | None
 def _follow(args, target: client.Target, arn: str, proposal: dict[str, Any] | None) -> int:
     """Wait for the verdict, showing progress on stderr; exit with its code. The verdict must be
     bound to the proposal the caller will act on."""
-    local = bool(args.endpoint) and urlsplit(args.endpoint).hostname in ("127.0.0.1", "localhost", "::1")
     described = follow.wait(target.sfn, arn, lambda p: err.print(p.describe(), markup=False),
-                            pace=follow.SANDBOX_PACE if local else follow.AWS_PACE,
+                            pace=follow.pace_for(args.endpoint),
                             heartbeat=None if err.is_terminal or not args.heartbeat else args.heartbeat,
                             on_heartbeat=lambda p, waited: err.print(f"still waiting ({_took(waited)}): "
                                                                      f"{p.describe()}", markup=False))

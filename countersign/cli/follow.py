@@ -86,6 +86,14 @@ class Pace:
 AWS_PACE, SANDBOX_PACE = Pace(1.0, 30.0), Pace(0.2, 2.0)
 
 
+def pace_for(endpoint: str | None) -> Pace:
+    """The sandbox's pace for a loopback endpoint, AWS's otherwise."""
+    from urllib.parse import urlsplit
+
+    local = bool(endpoint) and urlsplit(endpoint).hostname in ("127.0.0.1", "localhost", "::1")
+    return SANDBOX_PACE if local else AWS_PACE
+
+
 def wait(sfn: Any, arn: str, on_progress: Callable[[Progress], None], pace: Pace = AWS_PACE,
          heartbeat: float | None = None, on_heartbeat: Callable[[Progress, float], None] | None = None,
          sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
@@ -106,6 +114,27 @@ def wait(sfn: Any, arn: str, on_progress: Callable[[Progress], None], pace: Pace
                 on_heartbeat(now, clock() - started)
                 said = clock()
         sleep(pace.sleep_for(unchanged))
+
+
+class Interrupted(Exception):
+    """A bounded wait (``bounded_sleep``) ended before the verdict: ``reason`` is ``max_wait`` or
+    ``cancelled``. The execution goes on; nothing was decided by ending the wait."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def bounded_sleep(stop: Any, until: float, clock: Callable[[], float] = time.monotonic) -> Callable[[float], None]:
+    """A ``sleep`` for ``wait`` that ends it: ``Interrupted("cancelled")`` as soon as ``stop`` (a
+    ``threading.Event``) is set, ``Interrupted("max_wait")`` when ``clock()`` reaches ``until``."""
+    def sleep(seconds: float) -> None:
+        left = until - clock()
+        if stop.wait(max(0.0, min(seconds, left))):
+            raise Interrupted("cancelled")
+        if clock() >= until:
+            raise Interrupted("max_wait")
+    return sleep
 
 
 class Stopped(BaseException):

@@ -45,6 +45,9 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str],
     if autonomy_review is not None:
         policy = {**policy, "action_types": {**policy["action_types"], autonomy.AUTONOMY: autonomy.builtin_rules(
             list(autonomy_review["reviewers"]), int(autonomy_review["quorum"]))}}
+    if "description" in policy["default"]:
+        raise SchemaError("policy default: description belongs to an action type (it says what that type does)",
+                          "$.default.description")
     for scope, rules in [("default", policy["default"]), *policy["action_types"].items()]:
         named = set(rules.get("reviewers", [])) | {r for tier in rules.get("tiers", []) for r in tier["reviewers"]}
         unknown = named - known_reviewers

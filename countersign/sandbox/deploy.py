@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 
 DEPLOYED = {
-    "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::Lambda::Function", "AWS::Lambda::LayerVersion",
+    "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Function", "AWS::Lambda::LayerVersion",
     "AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping", "AWS::Logs::LogGroup", "AWS::Events::Rule",
     "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::SSM::Parameter",
     "AWS::StepFunctions::StateMachine", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Resource",

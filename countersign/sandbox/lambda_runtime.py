@@ -3,7 +3,11 @@ tasks, DynamoDB stream mappings) imports the function's handler and calls it her
 
 Like a Lambda container, each function gets its own instance of its handler module, initialised
 (imported) with that function's environment variables under a lock, since ``os.environ`` is
-process-wide. Handlers read their configuration at init, as Lambda handlers should.
+process-wide. Handlers read their configuration at init, as Lambda handlers should. And like a
+container, it serves one request at a time: concurrent invocations of one function take turns
+(a handler's module state, such as the Powertools resolver's current event, is per container,
+not per thread). A nested invocation of the same function on the same thread (a stream record
+delivered from inside its consumer's own write, in the tests) goes ahead.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 _LOCK = threading.RLock()
 _MODULES: dict[str, ModuleType] = {}
+_SERVING: dict[str, threading.RLock] = {}      # function ARN -> its one container's turn
 BASE_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "WARNING"}
 # Extra variables per function name, e.g. the sandbox's own review URL.
@@ -91,10 +96,13 @@ def invoke_in_process(fn, event: Any = None) -> tuple[str, bool, str]:
         module = _load(fn)
     except Exception as exc:
         return _failed(fn, exc)
-    # The invocation itself runs unlocked: in server mode a handler's AWS calls are served by
-    # other threads that may invoke further functions (a DynamoDB stream's consumer, say).
+    # The invocation holds only its own function's turn: in server mode a handler's AWS calls are
+    # served by other threads that may invoke further functions (a DynamoDB stream's consumer, say).
+    with _LOCK:
+        turn = _SERVING.setdefault(fn.function_arn, threading.RLock())
     try:
-        result = getattr(module, fn.handler.rsplit(".", 1)[1])(event, context)
+        with turn:
+            result = getattr(module, fn.handler.rsplit(".", 1)[1])(event, context)
     except Exception as exc:  # reported to the caller the way Lambda reports it
         return _failed(fn, exc)
     return json.dumps(result), False, ""

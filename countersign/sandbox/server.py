@@ -60,8 +60,18 @@ def deploy_stack(port: int, overrides: dict[str, Any]):
     from countersign.sandbox.harness import Harness
     from countersign.sandbox.synth import ROOT, Synthesized
 
+    import boto3
+
+    from countersign.evidence import trail
+    from countersign.sandbox import executors
+    from countersign.sandbox.synth import context
+
     outdir = Path(tempfile.mkdtemp(prefix="countersign-sandbox-"))
     overrides = {"verdict_destinations": "[]", **overrides}   # it has no network to deliver verdicts to
+    policy = overrides.get("policy", context()["policy"])     # the example action types get demo executors
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    policy = executors.with_demo_executors(json.loads(policy) if isinstance(policy, str) else policy, account, REGION)
+    overrides["policy"] = json.dumps(policy)
     args = [arg for key, value in overrides.items() for arg in ("-c", f"{key}={value}")]
     done = subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "CDK_OUTDIR": str(outdir),
@@ -70,7 +80,17 @@ def deploy_stack(port: int, overrides: dict[str, Any]):
         raise SystemExit(f"synth failed:\n{done.stderr[-3000:]}")
     [template] = outdir.glob("*.template.json")
     synthesized = Synthesized(None, json.loads(template.read_text()), outdir)
-    return Harness.deploy(synthesized, review_base_url=f"http://127.0.0.1:{port}")
+    harness = Harness.deploy(synthesized, review_base_url=f"http://127.0.0.1:{port}")
+    receipt_key = boto3.client("kms").get_public_key(KeyId=harness.deployment.outputs["ReceiptKeyArn"])["PublicKey"]
+    executors.create(policy, boto3.client("lambda"), boto3.client("iam"), trail.pem(receipt_key))
+    return harness
+
+
+def effects() -> list[dict[str, Any]]:
+    """What the demo executors did, newest first (as the outbox lists emails)."""
+    from countersign.sandbox.executors import LEDGER
+
+    return list(reversed(LEDGER.records()))
 
 
 def outbox(harness) -> list[dict[str, Any]]:
@@ -107,6 +127,12 @@ def front(harness):
                                   "text/html; charset=utf-8")
             if parts.path == "/outbox.json":
                 return self._send(200, json.dumps(outbox(harness)), "application/json")
+            if parts.path == "/effects":
+                return self._send(200, pages.get_template("effects.html.j2").render(
+                    effects=[{**e, "shown": json.dumps(e["result"], indent=2)} for e in effects()]),
+                    "text/html; charset=utf-8")
+            if parts.path == "/effects.json":
+                return self._send(200, json.dumps(effects()), "application/json")
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode() if length else ""
             answer = request(harness.routes, self.command, parts.path, dict(parse_qsl(parts.query)), body,
@@ -187,6 +213,7 @@ def serve(port: int = 8000, aws_port: int = 5000, overrides: dict[str, Any] | No
 Countersign sandbox is running: stack {STACK}, no AWS account needed.
   review pages  {base}/reviews/<review-id>?t=<link token>   (the links arrive by email)
   outbox        {base}/outbox      every email the stack sent ({base}/outbox.json for scripts)
+  effects       {base}/effects     what the demo executors did, once per approved action ({base}/effects.json)
   AWS endpoint  {endpoint}        for other AWS tools, first: export AWS_ENDPOINT_URL={endpoint} \\
                                    AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_DEFAULT_REGION={REGION}
                                    then e.g.: aws stepfunctions list-state-machines

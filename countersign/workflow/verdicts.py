@@ -76,7 +76,7 @@ def _stop_button(done: dict[str, Any], mode: str, deps: Deps, hold_allowed: bool
     case = Case.from_state({**done, "route": settled["route"]})
     return _settled(done, case, "halted", None, run=_plan(case, "discard", case.action) if run.get("phase") == "promote"
                     else None, reviewers=settled.get("reviewers"), rationale=settled.get("rationale"),
-                    decided_by=settled.get("decided_by"),
+                    reason=settled.get("reason"), decided_by=settled.get("decided_by"),
                     note="the kill switch is on (halt): nothing more runs; a staged result is discarded, and a "
                          "recorded decision stays on the record without being carried out")
 
@@ -138,17 +138,19 @@ def _follow(state: dict[str, Any], review: Review, deps: Deps, by_timer: bool = 
     reviewers = [{"id": v["reviewer"], "decision": outcome if v["decision"] == decision.outcome else v["decision"],
                   "rationale": v["rationale"], "decided_at": v["decided_at"]} for v in decision.all_votes()]
     return _settled(state, case, outcome, final, run=run, execution=case.executed if mode == "reverse" else None,
-                    reviewers=reviewers, rationale=decision.rationale, decided_by=decision.reviewer,
+                    reviewers=reviewers, rationale=decision.rationale, reason=decision.reason,
+                    decided_by=decision.reviewer,
                     note="decided before the deadline; the workflow's timer fired before the callback, and the "
                          "stored decision was followed" if by_timer else None)
 
 
 def _settled(state: dict[str, Any], case: Case, outcome: str, final_action: Any, *, run: dict | None = None,
              execution: dict | None = None, note: str | None = None, reviewers: list | None = None,
-             rationale: str | None = None, decided_by: str | None = None) -> dict[str, Any]:
+             rationale: str | None = None, reason: str | None = None,
+             decided_by: str | None = None) -> dict[str, Any]:
     settled = {"outcome": outcome, "final_action": final_action, "route": case.route, "note": note,
                "review_id": case.review_id if case.route != "auto" else None, "reviewers": reviewers or [],
-               "rationale": rationale, "decided_by": decided_by, "execution": execution}
+               "rationale": rationale, "reason": reason, "decided_by": decided_by, "execution": execution}
     if run:
         settled["run"] = run
     return {**case.to_state(), "settled": settled}
@@ -197,6 +199,7 @@ def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
         "final_action": settled["final_action"],
         "reviewers": settled["reviewers"],
         "rationale": settled.get("rationale"),
+        "reason": settled.get("reason"),      # the reason category of a modification or rejection
         "route": settled["route"],
         "policy_version": case.rules.version,
         "proposal_sha256": case.proposal_sha256,

@@ -121,12 +121,13 @@ def run_cli(sandbox, *args: str) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=60)
 
 
-def running_sandbox():
-    """`countersign local` started as a newcomer would; yields its addresses until the session ends."""
+def running_sandbox(policy: dict | None = None):
+    """`countersign local` started as a newcomer would, with ``policy`` (default ``POLICY``);
+    yields its addresses until the session (or module) ends."""
     port, aws_port = free_port(), free_port()
     env = newcomer_env(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "countersign", "local", "--port", str(port), "--aws-port",
-                             str(aws_port), "-c", f"policy={json.dumps(POLICY)}"], cwd=ROOT, env=env,
+                             str(aws_port), "-c", f"policy={json.dumps(policy or POLICY)}"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     banner = []
     deadline = time.monotonic() + 120

@@ -366,3 +366,56 @@ def test_each_mode_deploys_the_digest_mailer_without_a_schedule(template):
     assert request["Environment"]["Variables"]["DIGEST_MINUTES"] == "0"
     assert not [r for r in resources(template, "AWS::Events::Rule").values()
                 if logical in json.dumps(r["Properties"].get("Targets", []))]
+
+
+def _statements(template: Template, *kinds: str):
+    """(logical id, properties, statement) for every statement of the template's IAM policies."""
+    for kind in kinds:
+        for logical, res in resources(template, kind).items():
+            for statement in res["Properties"]["PolicyDocument"]["Statement"]:
+                yield logical, res["Properties"], statement
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_agent_submit_policy_submits_follows_and_reads_the_policy_and_nothing_else(template):
+    [(logical, policy)] = resources(template, "AWS::IAM::ManagedPolicy").items()
+    props = policy["Properties"]
+    assert not {"Roles", "Users", "Groups"} & set(props)            # attached by the operator to the agent host
+    assert template.to_json()["Outputs"]["AgentSubmitPolicyArn"]["Value"] == {"Ref": logical}
+    statements = {s["Sid"]: s for s in props["PolicyDocument"]["Statement"]}
+    assert {sid: s["Action"] for sid, s in statements.items()} == {
+        "Submit": "execute-api:Invoke", "FollowExecutions": ["states:DescribeExecution", "states:GetExecutionHistory"],
+        "ReadPolicy": "ssm:GetParameter", "FindStack": "cloudformation:DescribeStacks"}
+    assert all(s["Effect"] == "Allow" and "Condition" not in s for s in statements.values())
+    [submit_api] = [k for k, r in resources(template, "AWS::ApiGateway::RestApi").items()
+                    if r["Properties"].get("Description") == "Countersign authenticated submissions"]
+    [machine] = resources(template, "AWS::StepFunctions::StateMachine")
+    [parameter] = [k for k, r in resources(template, "AWS::SSM::Parameter").items()
+                   if r["Properties"]["Name"] == f"/countersign/{TEST_CONTEXT['stage']}/policy"]
+    parts = {sid: s["Resource"]["Fn::Join"][1] for sid, s in statements.items()}
+    assert {"Ref": submit_api} in parts["Submit"] and parts["Submit"][-1] == "/POST/submissions"   # only this path
+    assert parts["FollowExecutions"][-3:] == [":execution:", {"Fn::GetAtt": [machine, "Name"]}, ":*"]
+    assert parts["ReadPolicy"][-1] == {"Ref": parameter}
+    assert parts["FindStack"][-1] == ":stack/Countersign-test/*"
+    assert not [s for s in statements.values() if "states:StartExecution" in _listed(s["Action"])]   # stamped path only
+
+
+def test_no_principal_but_the_workflows_role_may_invoke_an_executor(template):
+    policy = TEST_CONTEXT["policy"]["action_types"]
+    executors = sorted({rules[k] for rules in policy.values() for k in ("executor", "compensation") if k in rules})
+    assert executors and all(arn.startswith(EXECUTOR_ARN) for arn in executors)   # external functions, by ARN
+    [machine] = resources(template, "AWS::StepFunctions::StateMachine").values()
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    invoking = []
+    for logical, props, statement in _statements(template, "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        actions = _listed(statement["Action"])
+        if any(a == "*" or a.startswith("lambda:Invoke") or a == "lambda:*" for a in actions):
+            named = sorted(r for r in _listed(statement["Resource"]) if r in executors or r == "*")
+            if named:
+                invoking.append((props.get("Roles"), named))
+    assert invoking == [([{"Ref": role}], executors)]
+    assert not [p for p in resources(template, "AWS::Lambda::Permission").values()
+                if p["Properties"]["FunctionName"] in executors]

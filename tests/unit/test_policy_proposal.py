@@ -214,3 +214,19 @@ def test_the_deployed_policy_is_checked_again_at_run_time():
         checked_document(tampered)
     with pytest.raises(SchemaError):
         checked_document({**document, "default": {"auto_approve_threshold": 2}})
+
+
+def test_an_action_type_may_describe_itself_for_agents_and_only_an_action_type():
+    source = policy_source()
+    name = next(iter(source["action_types"]))
+    source["action_types"][name]["description"] = "Refund a customer's charge through the payment provider."
+    doc = build_document(source, set(REVIEWERS))
+    assert doc["action_types"][name]["description"].startswith("Refund a customer's")
+    assert doc["version"] != policy_document()["version"]           # it is part of what was reviewed
+    assert rules_for(doc, name, list(REVIEWERS)) == rules_for(policy_document(), name, list(REVIEWERS)).__class__(
+        **{**rules_for(policy_document(), name, list(REVIEWERS)).__dict__, "version": doc["version"]})  # routes alike
+    for bad in ("", "x" * 1001, 7):
+        error = build_refusal(lambda p: p["action_types"][name].update(description=bad))
+        assert error.path == f"$.action_types.{name}.description"
+    error = build_refusal(lambda p: p["default"].update(description="Everything."))
+    assert error.path == "$.default.description" and "belongs to an action type" in error.message

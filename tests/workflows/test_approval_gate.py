@@ -76,7 +76,7 @@ def test_modify_returns_the_edited_action(stack):
     edited = json.dumps({"customer_id": "1182", "amount": 200, "currency": "USD"})
     assert decide(stack, link, "modify", "Only the second charge was a duplicate.", edited).status == 200
     result = verdict(stack, arn)
-    assert result["outcome"] == "modified"
+    assert result["outcome"] == "modified" and result["reason"] == "wrong_parameters"
     assert result["final_action"]["parameters"]["amount"] == 200
     decided = [r for r in stack.execution_records(arn) if r["event"] == "decision_recorded"][0]
     assert decided["diff"] == [{"path": "$.parameters.amount", "before": 420, "after": 200}]
@@ -90,6 +90,7 @@ def test_reject_returns_the_rejected_outcome(stack):
     assert decide(stack, link, "reject", "Customer already refunded by phone.").status == 200
     result = verdict(stack, arn)
     assert result["outcome"] == "rejected" and result["final_action"] is None
+    assert result["reason"] == "wrong_action"                 # the reason category the reviewer chose
     assert result["reviewers"][0] == {"id": "bob", "decision": "rejected",
                                       "rationale": "Customer already refunded by phone.",
                                       "decided_at": result["reviewers"][0]["decided_at"]}
