@@ -29,8 +29,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLERS = tuple(sorted(p.stem for p in (ROOT / "lambdas").glob("*.py") if p.stem != "__init__"))
+# build_deps needs -> the boto3 service each creates at init (runtime.build_deps); the parameter
+# loaders (policy, registry, kill switch) create theirs on first use
 CLIENTS = {"reviews": "dynamodb", "links": "kms", "notify": "sns", "callbacks": "stepfunctions",
-           "executor": "lambda", "receipts": "kms"}
+           "events": "events", "dead_letters": "sqs", "autonomy": "dynamodb", "gate": "stepfunctions",
+           "receipts": "kms"}
 TARGET = 1.25
 
 ENV = {
@@ -41,24 +44,28 @@ ENV = {
     "KILL_SWITCH_PARAMETER": "/countersign/bench/kill-switch", "DISPATCHER_TIMEOUT_SECONDS": "30",
     "REGISTRY_PARAMETER": "/countersign/bench/reviewers",
     "RECEIPT_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000001",
-    "RECEIPT_VALID_HOURS": "24",
+    "RECEIPT_VALID_HOURS": "24", "EVENT_BUS_NAME": "default",
+    "DIGEST_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000002",
+    "DEAD_LETTERS_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-dispatch-dlq",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench-gate",
+    "CALIBRATOR_PRINCIPAL": "arn:aws:iam::123456789012:role/bench-calibrator",
     "REVIEW_BASE_URL": "https://review.example/", "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "POWERTOOLS_SERVICE_NAME": "countersign", "POWERTOOLS_METRICS_NAMESPACE": "Countersign",
 }
 
 
-def needs_of(handler: str) -> tuple[str, ...]:
-    """The string arguments of the module-level build_deps(...) call in lambdas/<handler>.py."""
+def clients_of(handler: str) -> list[str]:
+    """The boto3 clients lambdas/<handler>.py creates at init: from the string arguments of its
+    module-level build_deps(...) call, or its own boto3.client("...") calls; one per service."""
     tree = ast.parse((ROOT / "lambdas" / f"{handler}.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "build_deps":
-            return tuple(a.value for a in node.args if isinstance(a, ast.Constant))
-    raise ValueError(f"lambdas/{handler}.py calls no build_deps(...)")
-
-
-def clients_of(needs: tuple[str, ...]) -> list[str]:
-    return list(dict.fromkeys([CLIENTS[n] for n in needs if n in CLIENTS] + ["s3"]))   # one client per service
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    for node in calls:
+        if getattr(node.func, "id", None) == "build_deps":
+            needs = [a.value for a in node.args if isinstance(a, ast.Constant)]
+            return list(dict.fromkeys([CLIENTS[n] for n in needs if n in CLIENTS] + ["s3"]))
+    return list(dict.fromkeys(n.args[0].value for n in calls if getattr(n.func, "attr", None) == "client"
+                              and n.args and isinstance(n.args[0], ast.Constant)))
 
 
 def timed(body: str) -> float:
@@ -83,7 +90,7 @@ def main() -> int:
     print("-" * len(header))
     worst = ("", 0.0)
     for handler in HANDLERS:
-        clients = clients_of(needs_of(handler))
+        clients = clients_of(handler)
         baseline_body = "import boto3; " + "; ".join(f"boto3.client({c!r})" for c in clients)
         mine, base = [], []
         for _ in range(runs):
