@@ -4,7 +4,7 @@ The agent proposes; Countersign routes the call, a human decides when the policy
 tool returns what was decided and what the executor returned. The agent never holds the
 executor's credentials: the server needs only the AgentSubmitPolicy identity (none for the sandbox).
 
-    pip install 'countersign[agents]' langchain-anthropic        # or your model's provider package
+    pip install '.[agents]' langchain-anthropic        # in a checkout; or your model's provider package
     python examples/agents/langchain_agent.py --endpoint http://127.0.0.1:5000     # `make local`
     python examples/agents/langchain_agent.py --stack Countersign-dev               # a deployed stack
 """
