@@ -34,6 +34,7 @@ bench: $(STAMP)      ## print the benchmark figures recorded in the README
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/simulate.py
+	$(BIN)/python bench/mcp.py
 	@echo "(bench/sandbox.py measures the sandbox under load; it takes about 10 minutes)"
 
 clean:

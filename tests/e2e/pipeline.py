@@ -87,6 +87,23 @@ def browser():
     return pw, chromium
 
 
+
+def approve_in_browser(sandbox, subject: str, reviewer: str, rationale: str) -> None:
+    """A reviewer in headless Chromium: the outbox, the email about ``subject``, its link, approve."""
+    email_for(sandbox, subject, reviewer)
+    pw, chromium = browser()
+    try:
+        page = chromium.new_page()
+        page.goto(sandbox["web"] + "/outbox")
+        page.locator(f"article.email[data-reviewer={reviewer}]:has-text('{subject}')").locator("a.review-link").click()
+        page.check("input[value=approve]")
+        page.fill("#rationale", rationale)
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Decision recorded")
+    finally:
+        chromium.close()
+        pw.stop()
+
 class Answer:
     def __init__(self, response) -> None:
         self.status, self.body = response.status, response.read().decode()

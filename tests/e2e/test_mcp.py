@@ -13,31 +13,9 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
+from tests.e2e.mcp_host import ARGS, POLICY, REFUND, effects, mcp_command, refund
 from tests.e2e.pipeline import ROOT, decide_by_http, email_for, free_port, post_decision, run_cli, running_sandbox
 from tests.helpers import newcomer_env
-
-REFUND = {"type": "object", "additionalProperties": False, "required": ["customer_id", "amount", "currency"],
-          "properties": {"customer_id": {"type": "string"}, "amount": {"type": "number", "exclusiveMinimum": 0,
-                                                                      "maximum": 10000},
-                         "currency": {"enum": ["USD", "EUR", "GBP"]}}}
-GRANT = {"type": "object", "required": ["principal", "role", "duration_hours"],
-         "properties": {"principal": {"type": "string"}, "role": {"type": "string"},
-                        "duration_hours": {"type": "integer", "minimum": 1, "maximum": 72}}}
-REPLY = {"type": "object", "required": ["ticket_id", "body"],
-         "properties": {"ticket_id": {"type": "string"}, "body": {"type": "string"}}}
-POLICY = {
-    "default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 3600, "reversible": True},
-    "action_types": {
-        "refund.issue": {"description": "Refund a customer's charge through the payment provider.",
-                         "auto_approve_threshold": 0.95, "parameters": REFUND},
-        "access.grant": {"parameters": GRANT, "tiers": [{"reviewers": ["alice"], "timeout_seconds": 3},
-                                                        {"reviewers": ["bob"], "timeout_seconds": 600}]},
-        "ticket.reply": {"risk": "low", "parameters": REPLY},
-        "notice.send": {"description": "Post a notice on the status page."},       # no demo executor
-    },
-}
-ARGS = {"parameters": {"customer_id": "1182", "amount": 420, "currency": "USD"}, "confidence": 0.72,
-        "reasoning": "Order 5531 was captured twice 14 s apart.", "evidence": [{"label": "order", "value": "5531"}]}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +29,8 @@ async def agent(sandbox, *flags: str):
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    server = StdioServerParameters(command=sys.executable, cwd=str(ROOT), env=newcomer_env(),
-                                   args=["-m", "countersign", "mcp", "--endpoint", sandbox["aws"], *flags])
+    [command, *args] = mcp_command(sandbox, *flags)
+    server = StdioServerParameters(command=command, args=args, cwd=str(ROOT), env=newcomer_env())
     async with stdio_client(server) as (read, write):
         async with ClientSession(read, write, client_info=_client_info()) as session:
             await session.initialize()
@@ -63,10 +41,6 @@ def _client_info():
     from mcp.types import Implementation
 
     return Implementation(name="refund-agent", version="7.1")
-
-
-def refund(marker: str, **changes) -> dict:
-    return {**ARGS, "summary": f"Refund case {marker}", **changes}
 
 
 def structured(result) -> dict:
@@ -82,11 +56,6 @@ def _deployed_policy(sandbox) -> dict:
     aws = {"endpoint_url": sandbox["aws"], "region_name": "us-east-1", "aws_access_key_id": "sandbox",
            "aws_secret_access_key": "sandbox"}
     return json.loads(boto3.client("ssm", **aws).get_parameter(Name="/countersign/dev/policy")["Parameter"]["Value"])
-
-
-def effects(sandbox, execution_arn: str) -> list[dict]:
-    with urllib.request.urlopen(sandbox["web"] + "/effects.json") as got:
-        return [e for e in json.load(got) if e["execution"] == execution_arn]
 
 
 async def in_thread(fn, *args):

@@ -12,8 +12,8 @@ import uuid
 
 import boto3
 
-from tests.e2e.pipeline import (ROOT, browser, decide_by_http, email_for, free_port, post_decision, proposal_file, run_cli,
-                                submit)
+from tests.e2e.pipeline import (ROOT, approve_in_browser, browser, decide_by_http, email_for, free_port, post_decision,
+                                proposal_file, run_cli, submit)
 from tests.helpers import REASONS, newcomer_env
 
 
@@ -149,20 +149,8 @@ def test_the_printed_command_works_word_for_word_with_no_aws_configuration(sandb
     assert printed.endswith(f"submit examples/refund.json --wait --endpoint {sandbox['aws']}")
     pipeline = subprocess.Popen(shlex.split(printed), cwd=ROOT, env=newcomer_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-    email_for(sandbox, "Refund $420 to customer 1182", "alice")
-    pw, chromium = browser()                        # the reviewer approves in a real browser
-    try:
-        page = chromium.new_page()
-        page.goto(sandbox["web"] + "/outbox")
-        page.locator("article.email[data-reviewer=alice]:has-text('Refund $420 to customer 1182')"
-                     ).locator("a.review-link").click()
-        page.check("input[value=approve]")
-        page.fill("#rationale", "The duplicate capture is on the statement.")
-        page.click("button[type=submit]")
-        page.wait_for_selector("text=Decision recorded")
-    finally:
-        chromium.close()
-        pw.stop()
+    approve_in_browser(sandbox, "Refund $420 to customer 1182", "alice",    # in a real browser
+                       "The duplicate capture is on the statement.")
     out, err = pipeline.communicate(timeout=30)
     assert pipeline.returncode == 0, err
     assert "waiting for a human decision: notified alice, bob" in err and "approved via human_review" in out

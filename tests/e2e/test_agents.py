@@ -1,0 +1,89 @@
+"""An agent framework end to end: a LangChain agent (examples/agents/langchain_agent.py, a scripted
+chat model in place of an LLM) calls `refund_issue` through langchain-mcp-adapters, `countersign mcp`
+over stdio submits it to a sandbox of this module's own, a reviewer approves in headless Chromium,
+the demo executor runs once and the agent reads its result. The agent process has no AWS credentials."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from countersign.cli.commands import parser
+from tests.e2e.mcp_host import POLICY, effects, refund
+from tests.e2e.pipeline import ROOT, approve_in_browser, run_cli, running_sandbox
+from tests.helpers import newcomer_env
+
+EXAMPLES = ROOT / "examples" / "agents"
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    yield from running_sandbox(POLICY)
+
+
+def test_a_langchain_agents_refund_is_approved_in_the_browser_and_it_reads_the_executors_result(sandbox, tmp_path):
+    marker = uuid.uuid4().hex[:8]
+    arguments = refund(marker)                                  # confidence 0.72: below 0.95, a human decides
+    env = newcomer_env()
+    assert not [k for k in env if k.startswith("AWS_")]
+    agent = subprocess.Popen([sys.executable, "-m", "tests.e2e.scripted_agent", sandbox["aws"], "refund_issue",
+                              json.dumps(arguments)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        approve_in_browser(sandbox, marker, "alice", "Two captures 14 s apart; refund the duplicate.")
+        out, err = agent.communicate(timeout=60)
+    finally:
+        agent.kill()
+    assert agent.returncode == 0, err
+    run = json.loads(out)
+    assert run["aws_env"] == []                                 # the agent itself holds no AWS credentials
+    assert run["tools"] == ["access_grant", "refund_issue", "ticket_reply", "countersign_wait", "countersign_status"]
+    [human, call, answer, final] = run["messages"]
+    assert (human["type"], call["type"], answer["type"], final["type"]) == ("human", "ai", "tool", "ai")
+    assert call["tool_calls"][0]["args"] == arguments and answer["tool_call_id"] == "call-1"
+    assert answer["status"] == "success"
+    doc = answer["artifact"]["structured_content"]
+    assert doc["outcome"] == "approved" and doc["reviewers"][0]["id"] == "alice"
+    [effect] = effects(sandbox, doc["execution_arn"])           # the demo executor ran exactly once
+    assert effect["phase"] == "execute" and effect["action"]["parameters"] == arguments["parameters"]
+    refund_id = effect["result"]["refund_id"]
+    assert refund_id.startswith("rf-") and doc["result"] == effect["result"]
+    [sentence, document] = [block["text"] for block in answer["content"]]      # what the model reads
+    assert sentence.startswith("approved by alice via human_review") and refund_id in sentence
+    assert json.loads(document) == doc
+
+    status = run_cli(sandbox, "status", doc["review"], "--json")       # the trail: who decided and why
+    [reviewer] = json.loads(status.stdout)["reviewers"]
+    assert status.returncode == 0 and (reviewer["id"], reviewer["rationale"]) == (
+        "alice", "Two captures 14 s apart; refund the duplicate.")
+    export = tmp_path / "trail.jsonl"
+    assert run_cli(sandbox, "audit", "export", "--out", str(export)).returncode == 0
+    bodies = [json.loads(json.loads(line)["body"]) for line in export.read_text().splitlines()[1:]]
+    [decided] = [b for b in bodies if b.get("event") == "decision_recorded" and marker in json.dumps(b)]
+    assert (decided["reviewer"], decided["decision"], decided["rationale"]) == (
+        "alice", "approved", "Two captures 14 s apart; refund the duplicate.")
+
+
+@pytest.mark.parametrize("name", ["sandbox.mcp.json", "deployed.mcp.json"])
+def test_the_mcp_servers_entries_are_commands_countersign_accepts(name):
+    [entry] = json.loads((EXAMPLES / name).read_text())["mcpServers"].values()
+    assert Path(entry["command"]).name == "countersign"
+    args = parser().parse_args(entry["args"])
+    assert args.run.__module__ == "countersign.cli.mcp_server" and (args.endpoint == "http://127.0.0.1:5000") == (name == "sandbox.mcp.json")
+
+
+def test_the_lambda_bundles_hold_no_agent_framework_and_no_mcp():
+    """The agents' packages (the `agents` extra) are client-side: what synth ships to Lambda has none."""
+    from stacks.packaging import dependency_layer_dir, function_code_dir
+
+    function, layer = Path(function_code_dir()), Path(dependency_layer_dir())
+    assert sorted(p.name for p in function.iterdir()) == ["countersign", "lambdas"]
+    assert sorted(p.name for p in (layer / "python").iterdir()) == ["jinja2", "markupsafe"]
+    shipped = [p for p in function.rglob("*.py")]
+    assert not [p for p in shipped if {"cli", "sandbox", "examples"} & set(p.relative_to(function).parts)]
+    imports = ("import langchain", "from langchain", "import langgraph", "from langgraph", "import mcp", "from mcp")
+    assert not [p for p in shipped if any(i in p.read_text() for i in imports)]
