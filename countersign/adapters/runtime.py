@@ -23,7 +23,6 @@ from countersign.adapters.calibrator import DynamoAutonomy, StepFunctionsGate
 from countersign.adapters.messages import EventBridgeEvents, SqsDeadLetters
 from countersign.adapters.deps import Deps
 from countersign.evidence.identity import check_mode
-from countersign.evidence.receipts import Issuer
 
 
 def _policy_loader():
@@ -132,7 +131,9 @@ def build_deps(*needs: str) -> Deps:
     if "gate" in needs:
         extra["start_gate"] = StepFunctionsGate(client("stepfunctions"), env["STATE_MACHINE_ARN"],
                                                 env["CALIBRATOR_PRINCIPAL"])
-    if "receipts" in needs:
+    if "receipts" in needs:                          # Conclude only: the others do not import it
+        from countersign.evidence.receipts import Issuer
+
         extra["receipts"] = Issuer(env["RECEIPT_KEY_ID"], kms_digest_signer(client("kms"), env["RECEIPT_KEY_ID"]),
                                    int(env["RECEIPT_VALID_HOURS"]))
     identity = check_mode(env.get("AUDIT_REVIEWER_IDENTITY") or "id")

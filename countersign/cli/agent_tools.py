@@ -177,7 +177,8 @@ def verdict_result(key: str, verdict: dict[str, Any], proposal: dict[str, Any] |
     executed = verdict.get("execution")
     decider = next((r for r in verdict.get("reviewers", []) if r.get("decision") == outcome), None)
     doc.update(route=verdict["route"], reviewers=verdict.get("reviewers", []), rationale=verdict.get("rationale"),
-               reason=verdict.get("reason"), final_action=verdict.get("final_action"))
+               reason=verdict.get("reason"), final_action=verdict.get("final_action"),
+               receipt=verdict.get("receipt"))      # the signed decision receipt, when the action may proceed
     by = f" by {decider['id']}" if decider else ""
     if outcome not in SUCCESS:
         why = f" ({verdict['reason']})" if verdict.get("reason") else ""

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
+from countersign import receipts
 from tests.e2e.mcp_host import ARGS, POLICY, REFUND, effects, mcp_command, refund
 from tests.e2e.pipeline import ROOT, decide_by_http, email_for, free_port, post_decision, run_cli, running_sandbox
 from tests.helpers import newcomer_env
@@ -115,6 +116,8 @@ def test_an_auto_approved_call_returns_the_executors_result_and_the_executor_ran
                                       f"it; the executor's result: {json.dumps(doc['result'])}")
     verdict = json.loads(run_cli(sandbox, "status", doc["review"], "--json").stdout)
     assert verdict["submitted_by"] == "arn:aws:sts::123456789012:user/moto"     # the server's identity, as submit
+    claims = receipts.verify(doc["receipt"], doc["final_action"], run_cli(sandbox, "receipt", "public-key").stdout)
+    assert (claims["execution_arn"], claims["outcome"]) == (doc["execution_arn"], "auto_approved")
     stored = json.loads(sandbox["sfn"].describe_execution(executionArn=doc["execution_arn"])["input"])
     assert "refund-agent" not in json.dumps(stored.get("submission", {}).get("submitted_by"))
 
@@ -380,3 +383,31 @@ def test_streamable_http_serves_the_same_tools(sandbox):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_an_executor_invoked_directly_acts_on_nothing_without_a_receipt_for_its_action(sandbox):
+    import boto3
+
+    from countersign.sandbox import executors
+
+    lam = boto3.client("lambda", endpoint_url=sandbox["aws"], region_name="us-east-1",
+                       aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+    action = {"type": "refund.issue", "summary": "Refund, invoked directly",
+              "parameters": {"customer_id": "1182", "amount": 9000, "currency": "USD"}}
+    key = f"direct-{uuid.uuid4().hex[:8]}"
+    other = structured(anyio.run(_auto_reply, sandbox))["receipt"]           # a genuine receipt, for another action
+    for receipt, why in [(None, "no decision receipt"), (other, "the action does not match it"),
+                         ("eyJhbGciOiJFUzI1NiJ9.e30.AAAA", "not valid")]:
+        got = lam.invoke(FunctionName=executors.function_name("refund.issue"), Payload=json.dumps(
+            {"phase": "execute", "action": action, "idempotency_key": key, "receipt": receipt}))
+        answer = got["Payload"].read().decode()
+        assert got.get("FunctionError") and why in answer, answer
+    with urllib.request.urlopen(sandbox["web"] + "/effects.json") as done:
+        assert not [e for e in json.load(done) if e["idempotency_key"] == key]
+
+
+async def _auto_reply(sandbox):
+    async with agent(sandbox) as session:
+        return await session.call_tool("ticket_reply", {
+            "parameters": {"ticket_id": "9001", "body": "Done."}, "confidence": 0.97, "summary": "Reply",
+            "reasoning": "Routine.", "evidence": []})
