@@ -61,7 +61,7 @@ TEST_CONTEXT = {
             "staged.quick": {"post_execution_review": True, "review_timeout_seconds": 2,
                              "executor": f"{EXECUTOR_ARN}countersign-test-executor"},
             "staged.report": {"post_execution_review": True, "executor": f"{EXECUTOR_ARN}countersign-test-executor"},
-            "posthoc.notice": {"hotl": "post_hoc", "veto_threshold": 0.7, "veto_window_seconds": 2,
+            "posthoc.notice": {"hotl": "post_hoc", "veto_threshold": 0.7, "veto_window_seconds": 5,
                                "executor": f"{EXECUTOR_ARN}countersign-test-executor",
                                "compensation": f"{EXECUTOR_ARN}countersign-test-compensation"},
             # graduated autonomy: a loose target so a handful of decisions is evidence (the default needs 381)
