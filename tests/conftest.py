@@ -71,9 +71,9 @@ TEST_CONTEXT = {
             "refund.checked": {"canary_rate": 1.0, "executor": f"{EXECUTOR_ARN}countersign-test-executor",
                               "canaries": [{"breaks": "a refund over <b>$1,000</b> needs a manager's sign-off & a ticket",
                                             "parameters": {"amount": 4200}}]},
-            "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 2},
-                                        {"reviewers": ["bob", "carol"], "timeout_seconds": 2}],
-                              "reminder_before_seconds": 1},
+            "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 4},
+                                        {"reviewers": ["bob", "carol"], "timeout_seconds": 4}],
+                              "reminder_before_seconds": 3},
         },
     },
 }

@@ -30,11 +30,12 @@ def emails_about(stack, arn: str, reviewer: str) -> list:
 
 
 def into_reminder_lead(stack, arn: str, tier: int) -> None:
-    """Sleep until half a second before the tier's stored deadline: inside its 1 s reminder lead,
-    however late this test saw the email (a fixed sleep overshot the deadline under load)."""
+    """Sleep until half a second into the tier's 3 s reminder lead (2.5 s before its stored
+    deadline), however late this test saw the email: a fixed sleep overshot the deadline under
+    load, and so did a sweep started half a second before it."""
     requested = wait_for(lambda: [r for r in stack.execution_records(arn)
                                   if r["event"] == "review_requested" and r["tier"] == tier])
-    time.sleep(max(0.0, requested[0]["deadline"] - 0.5 - time.time()))
+    time.sleep(max(0.0, requested[0]["deadline"] - 2.5 - time.time()))
 
 
 def wait_for(predicate, timeout: float = 8):
@@ -51,7 +52,7 @@ def test_tier_one_times_out_tier_two_is_asked_then_it_fails_closed_with_reminder
     arn = stack.start(proposal(confidence=0.99, reversible=False, action=TIERED), unique("tiers"))
     wait_for(lambda: emails_about(stack, arn, "alice"))
     assert not emails_about(stack, arn, "bob")
-    into_reminder_lead(stack, arn, tier=1)            # the last second before tier 1's 2 s deadline
+    into_reminder_lead(stack, arn, tier=1)            # inside tier 1's reminder lead, before its deadline
     assert sweep(stack)["reminded"] >= 1
     assert any(e.subject.startswith("Reminder: ") for e in emails_about(stack, arn, "alice"))
     bob = wait_for(lambda: emails_about(stack, arn, "bob"))
