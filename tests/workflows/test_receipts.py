@@ -11,16 +11,7 @@ from countersign.cli import commands as cli
 from countersign.rules import canonical
 from tests.fixtures import ledger
 from tests.helpers import decide, proposal, review_id_of, review_link, unique
-
-
-def action(kind: str, **parameters) -> dict:
-    return {"type": kind, "summary": f"{kind} for a test", "parameters": parameters}
-
-
-def verdict(stack, arn: str) -> dict:
-    done = stack.wait(arn, timeout=15)
-    assert done["status"] == "SUCCEEDED", done
-    return json.loads(done["output"])
+from tests.workflows.test_execution import action, verdict
 
 
 def exported_key(stack, tmp_path, capsys) -> str:
