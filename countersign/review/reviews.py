@@ -16,9 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from countersign.workflow.case import Case
-from countersign.review import schema_form
 from countersign.review.links import Grant
-from countersign.rules.proposal import InvalidProposal, check_parameters
 
 PENDING, DECIDED, DISPATCHING, DISPATCHED, EXPIRED = "PENDING", "DECIDED", "DISPATCHING", "DISPATCHED", "EXPIRED"
 SETTLED = (DECIDED, DISPATCHING, DISPATCHED)     # a decision won the write: it is the decision
@@ -184,6 +182,8 @@ def parse_decision(form: dict[str, str], grant: Grant, review: Review, decided_a
     final_action: dict[str, Any] | None = action
     diff: list[dict[str, Any]] = []
     if choice == "modify":
+        from countersign.rules.proposal import InvalidProposal, check_parameters   # the review desk's alone
+
         params = _modified_parameters(form, review)
         try:
             check_parameters(params, review.case.rules)
@@ -235,6 +235,8 @@ def proposers(case: Case) -> set[str]:
 def _modified_parameters(form: dict[str, str], review: Review) -> dict[str, Any]:
     """From the generated form's typed fields (``p.<name>``), or from raw JSON (``parameters``:
     the fallback textarea, and the confirm step, which carries exactly what it showed)."""
+    from countersign.review import schema_form      # the review desk's alone: other steps need not load it
+
     if "parameters" not in form and any(k.startswith(schema_form.PREFIX) for k in form):
         try:
             return schema_form.parse(review.case.rules.parameters, form, review.case.action["parameters"])

@@ -13,12 +13,27 @@ auto-approves) applies it. Tightening, and demotion on drift, apply at once.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from countersign.rules import canonical
-from countersign.rules.calibration import NEVER, Thresholds
+from countersign.rules.policy import AUTONOMY
 
-AUTONOMY = "policy.autonomy"
+NEVER = 1.0                  # the highest threshold the policy can express
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """One action type's boundaries: auto-approve from ``auto``, the HOTL band from ``veto``."""
+    auto: float
+    veto: float | None = None    # None: no HOTL band
+
+    @property
+    def band_floor(self) -> float:
+        """Where human review ends: the veto threshold, or the auto threshold without a band."""
+        return self.auto if self.veto is None else self.veto
+
+
 CALIBRATOR = "system:calibrator"
 TIMEOUT_SECONDS = 7 * 86400          # a week to gather a quorum for an autonomy change
 RISK = "high"                        # who may approve one: reviewers with authority up to high, or above

@@ -27,21 +27,18 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Iterable, Sequence
 
+from countersign.rules.autonomy import NEVER, Thresholds
+from countersign.rules.policy import MIN_SAMPLES, TARGET_ERROR
+
 OUTCOMES = ("approved", "modified", "rejected")
 OVERRIDES = frozenset({"modified", "rejected"})
 Z95 = 1.959963984540054      # two-sided 95%: the bound a threshold must meet
 DRIFT_CONFIDENCE = 0.99      # two-sided: the exact lower bound a demotion must clear
 
-TARGET_ERROR = 0.01
 # The veto band runs unless a reviewer vetoes in the window. If vetoes catch 80% of the band's
 # errors, 5% errors there leave 1% escaping: the same as the auto zone's target.
 VETO_TARGET_ERROR = 0.05
-# No threshold rests on fewer than 100 decisions. For target_error 0.01 the bound binds first
-# (zero overrides need 381 decisions); the floor matters for the band (73 would reach 0.05) and
-# for looser targets, where a few dozen lucky decisions must not move a boundary.
-MIN_SAMPLES = 100
 FLOOR = 0.5                  # never recommend auto-approving below an even-odds confidence
-NEVER = 1.0                  # the highest threshold the policy can express
 # 50 spot checks: 4 overrides among them demote, 3 do not (2 of 10 do). The exact bound, because
 # Wilson's lower bound is too eager at small counts (1 override in 10 would clear 0.01). A stable
 # auto zone with 0.5% overrides demotes about once in 50,000 spot checks; at 9% overrides the
@@ -149,17 +146,6 @@ def evidence_table(rows: Iterable[Decision], floor: float = FLOOR,
 def lowest_qualifying(table: Sequence[Evidence], target: float, min_samples: int = MIN_SAMPLES) -> float | None:
     """The lowest threshold whose evidence has ``n >= min_samples`` and ``upper <= target``."""
     return next((e.threshold for e in table if e.n >= min_samples and e.upper <= target), None)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    auto: float
-    veto: float | None = None    # None: no HOTL band
-
-    @property
-    def band_floor(self) -> float:
-        """Where human review ends: the veto threshold, or the auto threshold without a band."""
-        return self.auto if self.veto is None else self.veto
 
 
 @dataclass(frozen=True)

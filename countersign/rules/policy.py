@@ -10,12 +10,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
-from countersign.rules import autonomy, canonical
-from countersign.rules.calibration import MIN_SAMPLES, TARGET_ERROR
+from countersign.rules import canonical
 from countersign.rules.validation import SchemaError, load_schema, validate
 
 POLICY_SCHEMA = "policy.v1.json"
 RISKS = ("low", "medium", "high", "critical")
+AUTONOMY = "policy.autonomy"         # the built-in action type that carries the calibrator's loosenings
+# The calibration rule's defaults (rules/calibration.py): the override rate an auto zone may show at
+# its 95% upper bound, and the fewest decisions a threshold rests on. For target_error 0.01 the bound
+# binds first (zero overrides need 381 decisions); the floor matters for the band (73 would reach
+# 0.05) and for looser targets, where a few dozen lucky decisions must not move a boundary.
+TARGET_ERROR = 0.01
+MIN_SAMPLES = 100
 # why a reviewer modified or rejected: the categories the page offers unless the policy names its own
 OVERRIDE_REASONS = ("wrong_parameters", "wrong_action", "insufficient_evidence", "policy", "other")
 DEFAULTS = {"risk": "medium", "reversible": False, "always_human": ["high", "critical"],
@@ -37,6 +43,7 @@ def build_document(policy: dict[str, Any], known_reviewers: set[str],
     holds; ``expand`` (the registry's) resolves them to people, for the quorum check.
     ``autonomy_review`` (``{reviewers, quorum}``) adds the built-in ``policy.autonomy`` action type,
     through which the calibrator's loosenings are approved; a policy may not define it itself."""
+    from countersign.rules import autonomy      # synth-time only: the handlers need not load it
     validate(policy, load_schema(POLICY_SCHEMA))
     expand = expand or (lambda names: list(names))
     if autonomy.AUTONOMY in policy["action_types"]:
@@ -164,7 +171,7 @@ class Rules:
 def merged_rules(document: dict[str, Any], action_type: str) -> dict[str, Any]:
     """An action type's rules: the defaults, then ``default``, then its own (the built-in
     ``policy.autonomy`` skips ``default``: no deployment setting reaches it)."""
-    inherited = {} if action_type == autonomy.AUTONOMY else document["default"]
+    inherited = {} if action_type == AUTONOMY else document["default"]
     return {**DEFAULTS, **inherited, **document["action_types"][action_type]}
 
 

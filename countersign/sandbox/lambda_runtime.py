@@ -5,8 +5,8 @@ Like a Lambda container, each function gets its own instance of its handler modu
 (imported) with that function's environment variables under a lock, since ``os.environ`` is
 process-wide. Handlers read their configuration at init, as Lambda handlers should. And like a
 container, it serves one request at a time: concurrent invocations of one function take turns
-(a handler's module state, such as the Powertools resolver's current event, is per container,
-not per thread). A nested invocation of the same function on the same thread (a stream record
+(a handler's module state, such as Powertools' metrics buffer, is per container, not per
+thread). A nested invocation of the same function on the same thread (a stream record
 delivered from inside its consumer's own write, in the tests) goes ahead.
 """
 from __future__ import annotations

@@ -17,13 +17,13 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from countersign.evidence import audit, receipts
+from countersign.evidence import audit
 from countersign.workflow.canary import caught
 from countersign.workflow.announce import VERDICT_ISSUED, announce
 from countersign.workflow.case import Case
 from countersign.adapters.deps import Deps
 from countersign.review.reviews import EXPIRED, SETTLED, Review
-from countersign.rules.autonomy import AUTONOMY
+from countersign.rules.policy import AUTONOMY
 from countersign.rules.routing import KILL_HALT, KILL_HUMAN, KILL_MODES, ROUTE_OF_MODE
 
 TIMEOUT_ROUTE = {"unvetoed": "veto_window", "kept": "post_hoc", "expired": "post_execution",
@@ -42,7 +42,10 @@ def _receipted(done: dict[str, Any], deps: Deps) -> dict[str, Any]:
     """Sign the receipt of a verdict that lets the action proceed, into the verdict and the
     executor's task; deciders are named as the audit trail names them."""
     settled = done.get("settled")
-    if settled is None or deps.receipts is None or settled["outcome"] not in receipts.PROCEEDS:
+    if settled is None or deps.receipts is None:
+        return done
+    from countersign.evidence import receipts       # Conclude's alone: the other steps need not load it
+    if settled["outcome"] not in receipts.PROCEEDS:
         return done
     case = Case.from_state(done)
     receipt = deps.receipts.issue(

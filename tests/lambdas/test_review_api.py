@@ -137,3 +137,31 @@ def test_the_by_reviewer_index_lists_pending_reviews_until_they_are_decided(stac
     assert review_id in store.pending_for("alice") and review_id in store.pending_for("bob")
     assert decide(stack, link, "approve", "ok").status == 200
     assert review_id not in store.pending_for("alice") and review_id not in store.pending_for("bob")
+
+
+def test_a_base64_form_body_decides_like_a_plain_one_and_a_route_the_api_lacks_is_404(stack):
+    """The handler reads the proxy event itself: a body API Gateway base64-encodes (binary media
+    types) is decoded, and a method/resource pair it does not serve changes nothing."""
+    import base64
+    from urllib.parse import urlencode
+
+    from countersign.sandbox.api_gateway import proxy_event
+
+    arn = stack.start(proposal(), unique("b64"))
+    link = review_link(stack, arn, "bob")
+    form = {"t": form_token(stack.http("GET", link).body), "decision": "approve", "rationale": "Matches the ledger."}
+    url = urlsplit(decision_url(link))
+    [route] = [r for r in stack.routes if r.method == "POST" and r.resource.endswith("/decision")]
+    event = proxy_event(route, "POST", url.path, {"review_id": review_id_of_link(link)}, {}, "",
+                        {"Host": url.netloc, "Content-Type": "application/x-www-form-urlencoded"}, "127.0.0.1")
+
+    def invoke(**changes) -> dict:
+        got = boto3.client("lambda").invoke(FunctionName=route.function, Payload=json.dumps({**event, **changes}))
+        return json.loads(got["Payload"].read())
+
+    assert invoke(httpMethod="DELETE", body=urlencode(form))["statusCode"] == 404
+    assert invoke(resource="/reviews/{review_id}/other", body=urlencode(form))["statusCode"] == 404
+    assert item(stack, review_id_of_link(link))["status"]["S"] == "PENDING"
+    answer = invoke(body=base64.b64encode(urlencode(form).encode()).decode(), isBase64Encoded=True)
+    assert answer["statusCode"] == 200 and "You approved this action" in answer["body"]
+    assert json.loads(stack.wait(arn)["output"])["outcome"] == "approved"
