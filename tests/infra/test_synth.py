@@ -46,7 +46,7 @@ def test_digest_mode_synthesizes_nag_clean_with_a_digest_schedule(tmp_path):
     assert rule["ScheduleExpression"] == "rate(15 minutes)"
 
 
-@pytest.mark.parametrize("override, message", [
+BAD_CONFIGURATION = [
     ('policy={"default": {"auto_approve_threshold": 1.5, "review_timeout_seconds": 60}, '
      '"action_types": {"a.b": {}}}', "auto_approve_threshold"),
     ('policy={"default": {"auto_approve_threshold": 0.9, "review_timeout_seconds": 60}, '
@@ -56,14 +56,29 @@ def test_digest_mode_synthesizes_nag_clean_with_a_digest_schedule(tmp_path):
     ('reviewers=[{"id": "Alice!", "email": "a@example.com"}]', "must match"),
     ("max_human_gates=4", "1 to 3 human gates per path"),
     ("notify=hourly", "context notify: each (an email per review) or digest (batched)"),
-])
-def test_bad_configuration_fails_synth_with_a_precise_message(tmp_path, override, message):
-    args = ["-c", override]
-    if override == "stage=prod":
-        args += ["-c", "audit_lock_mode=GOVERNANCE"]
-    done = run_app(tmp_path, *args)
+]
+
+
+def _flags(override: str) -> list[str]:
+    return ["-c", override] + (["-c", "audit_lock_mode=GOVERNANCE"] if override == "stage=prod" else [])
+
+
+def test_bad_configuration_fails_python_app_py_with_exit_2_and_a_precise_message(tmp_path):
+    override, message = BAD_CONFIGURATION[0]
+    done = run_app(tmp_path, *_flags(override))
     assert done.returncode == 2
     assert "configuration error" in done.stderr and message in done.stderr
+    assert not (tmp_path / "Countersign-dev.template.json").exists()
+
+
+@pytest.mark.parametrize("override, message", BAD_CONFIGURATION)
+def test_each_bad_configuration_is_refused_with_a_precise_message(capsys, override, message):
+    """The same ``main`` as above, in this process: a refusal comes before any synth."""
+    import app as cdk_app
+
+    assert cdk_app.main(_flags(override)) == 2
+    err = capsys.readouterr().err
+    assert "configuration error" in err and message in err
 
 
 def test_an_unacknowledged_nag_finding_fails_synth(tmp_path):
