@@ -13,6 +13,7 @@ retried step re-reads the same review and appends nothing twice.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -195,6 +196,8 @@ def conclude(state: dict[str, Any], deps: Deps) -> dict[str, Any]:
         "reviewers": settled["reviewers"], "rationale": settled.get("rationale"),
         **({"note": settled["note"]} if settled.get("note") else {}),
         **({"execution_result": execution} if execution else {}),
+        **({"receipt_sha256": hashlib.sha256(settled["receipt"].encode("ascii")).hexdigest()}
+           if settled.get("receipt") else {}),
     }))
     announce(deps.events, VERDICT_ISSUED, record)
     return {

@@ -1,8 +1,10 @@
 """Signed decision receipts from the real workflow: an approved action's executor and verdict carry
-one receipt, signed by the stack's key, that verifies offline with the exported public key; the
-CLI writes it with --receipt-out; a verdict that lets nothing proceed carries none."""
+one receipt, signed by the stack's key, that verifies offline with the exported public key and whose
+hash the closing audit record holds; the CLI writes it with --receipt-out; a verdict that lets nothing
+proceed carries none."""
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -41,6 +43,8 @@ def test_an_approved_action_carries_a_receipt_to_its_executor_and_in_its_verdict
                       "not_after": (decided + timedelta(hours=24)).isoformat(timespec="milliseconds")
                       .replace("+00:00", "Z")}
     assert abs(datetime.now(timezone.utc) - decided) < timedelta(minutes=1)
+    [closing] = [r for r in stack.execution_records(arn) if r["event"] == "verdict_issued"]
+    assert closing["receipt_sha256"] == hashlib.sha256(result["receipt"].encode("ascii")).hexdigest()
 
     # the pipeline's side: wait writes the receipt; verify checks it with the pinned key, offline
     out, final_action = tmp_path / "receipt.jws", tmp_path / "final_action.json"
@@ -64,12 +68,16 @@ def test_an_auto_approval_with_no_executor_names_no_review_and_no_decider(stack,
     assert result["outcome"] == "auto_approved" and result["execution"] is None
     claims = receipts.verify(result["receipt"], submitted["action"], exported_key(stack, tmp_path, capsys))
     assert (claims["outcome"], claims["review_id"], claims["deciders"]) == ("auto_approved", None, [])
+    [closing] = [r for r in stack.execution_records(arn) if r["event"] == "auto_approved"]
+    assert closing["receipt_sha256"] == hashlib.sha256(result["receipt"].encode("ascii")).hexdigest()
 
 
 def test_a_rejected_action_carries_no_receipt_and_wait_leaves_no_receipt_file(stack, tmp_path, capsys):
     arn = stack.start(proposal(confidence=0.5, action=action("runs.action", amount=13)), unique("receipt-no"))
     assert decide(stack, review_link(stack, arn), "reject", "Not this customer.").status == 200
     assert verdict(stack, arn)["receipt"] is None
+    [closing] = [r for r in stack.execution_records(arn) if r["event"] == "verdict_issued"]
+    assert closing["outcome"] == "rejected" and "receipt_sha256" not in closing
     stale = tmp_path / "receipt.jws"
     stale.write_text("a receipt from an earlier run\n")
     assert cli.main(["wait", arn, "--stack", stack.deployment.stack_name, "--json", "--receipt-out", str(stale)]) == 2
