@@ -9,12 +9,16 @@ job rebuilds ``proposal.json`` for the commit it checked out and asks ``counters
 can send the event can only make the job look; a newer commit on the branch has its own key, so
 an older commit's late approval deploys nothing.
 
-On approval (exit 0, a modified approval included, through ``--proceed-on-modified``) it runs
-``DEPLOY_COMMAND`` (default ``./deploy.sh``) with the reviewed ``final_action``: its parameters as
-``DEPLOY_SERVICE`` / ``DEPLOY_VERSION`` and the whole action in the file ``$FINAL_ACTION``; never
-the proposal's own values. Otherwise it deploys nothing and exits with countersign's code: 2
-rejected, 3 expired, 4 invalid or not bound, 6 halted, 1 error; pending is 0 without ``--wait``
-(nothing decided yet: the event was about another review) and 5 with it.
+On approval (exit 0, a modified approval included, through ``--proceed-on-modified``) it checks
+the verdict's signed receipt offline against the key pinned in the repository
+(``COUNTERSIGN_RECEIPT_KEY``, default ``.countersign/receipts.pem``, exported once with
+``countersign receipt public-key --out``): signed by that key, for exactly the final action, not
+expired. Only then does it run ``DEPLOY_COMMAND`` (default ``./deploy.sh``) with the reviewed
+``final_action``: its parameters as ``DEPLOY_SERVICE`` / ``DEPLOY_VERSION`` and the whole action in
+the file ``$FINAL_ACTION``; never the proposal's own values. Otherwise it deploys nothing and exits
+with countersign's code: 2 rejected, 3 expired, 4 invalid, not bound, or a receipt that does not
+check out, 6 halted, 1 error or no pinned key; pending is 0 without ``--wait`` (nothing decided yet:
+the event was about another review) and 5 with it.
 """
 from __future__ import annotations
 
@@ -41,6 +45,22 @@ def check(key: str, wait: str | None) -> subprocess.CompletedProcess:
     return subprocess.run([*command, "--proceed-on-modified", "--json"], capture_output=True, text=True)
 
 
+def receipt_refusal(receipt: str | None) -> tuple[int, str] | None:
+    """Why the verdict's receipt does not let this job deploy final-action.json, or None when it does."""
+    key = Path(os.environ.get("COUNTERSIGN_RECEIPT_KEY", ".countersign/receipts.pem"))
+    if not key.is_file():
+        return 1, f"no pinned receipt key at {key} (export it once: countersign receipt public-key --out {key})"
+    if not receipt:
+        return 4, "the verdict carries no signed receipt"
+    Path("receipt.jws").write_text(receipt + "\n", encoding="ascii")
+    checked = subprocess.run(["countersign", "receipt", "verify", "receipt.jws", "--action", "final-action.json",
+                              "--public-key", str(key)], capture_output=True, text=True)
+    if checked.returncode != 0:
+        return 4, f"the receipt does not check out (exit {checked.returncode}): {checked.stderr.strip()}"
+    print(checked.stdout.strip())
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wait", metavar="DURATION", help="submit or join, and wait this long (e.g. 5h)")
@@ -62,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nothing deployed: the verdict does not approve a {proposal['action']['type']}: {json.dumps(verdict)}")
         return 1
     Path("final-action.json").write_text(json.dumps(action, indent=2, sort_keys=True) + "\n")
+    refused = receipt_refusal(verdict.get("receipt"))
+    if refused:
+        print(f"nothing deployed: {refused[1]}")
+        return refused[0]
     parameters = action["parameters"]
     print(f"{verdict['outcome']}: deploying {parameters['service']} {parameters['version']}"
           + (" (the reviewer's modification, not the proposal)" if verdict["outcome"] == "modified" else ""))

@@ -79,6 +79,9 @@ class Pipeline:
         self.repo.mkdir()
         self.git("init", "-q", "-b", "main")
         self.commit("README.md", "shop\n")
+        pinned = subprocess.run(["countersign", "receipt", "public-key", "--out", ".countersign/receipts.pem"],
+                                cwd=self.repo, env=self.env, capture_output=True, text=True, timeout=60)
+        assert pinned.returncode == 0, pinned.stderr       # the receipt key, pinned in the repository once
 
     def git(self, *args: str) -> str:
         return subprocess.run(["git", *args], cwd=self.repo, env=self.env, check=True, capture_output=True,
@@ -151,6 +154,7 @@ def test_an_approval_deploys_the_commit_and_a_rerun_joins_the_same_review(pipeli
     done = pipeline.run("deploy.py", COUNTERSIGN_EXECUTION=arn.rsplit(":", 1)[1])
     assert done.returncode == 0, done.stdout + done.stderr
     assert pipeline.deployed() == [sha] and f"approved: deploying shop {sha}" in done.stdout
+    assert f"valid: approved by alice, execution {arn}, until " in done.stdout     # the receipt checked first
 
 
 def test_a_modified_approval_deploys_the_reviewers_version_not_the_proposal(pipeline):
@@ -162,6 +166,31 @@ def test_a_modified_approval_deploys_the_reviewers_version_not_the_proposal(pipe
     assert done.returncode == 0, done.stdout + done.stderr
     assert pipeline.deployed() == ["fedcba9"]
     assert json.loads((pipeline.repo / "final-action.json").read_text())["parameters"]["version"] == "fedcba9"
+
+
+def test_an_approval_whose_receipt_does_not_check_out_deploys_nothing(pipeline):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    sha = pipeline.commit("app.py", "print('v8')\n")
+    arn = pipeline.request()
+    pipeline.decide(sha, "approve", "Looks right.")
+    assert pipeline.ended(arn) == "SUCCEEDED"
+    pinned = pipeline.repo / ".countersign" / "receipts.pem"
+    real = pinned.read_text()
+    pinned.unlink()
+    done = pipeline.run("deploy.py")
+    assert done.returncode == 1 and "nothing deployed: no pinned receipt key at .countersign/receipts.pem (export " \
+        "it once: countersign receipt public-key --out .countersign/receipts.pem)" in done.stdout
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()      # a key that is not the stack's
+    pinned.write_bytes(other.public_bytes(serialization.Encoding.PEM,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    done = pipeline.run("deploy.py")
+    assert done.returncode == 4 and "nothing deployed: the receipt does not check out (exit 5): receipt not " \
+        "valid:" in done.stdout
+    assert pipeline.deployed() == []
+    pinned.write_text(real)
+    assert pipeline.run("deploy.py").returncode == 0 and pipeline.deployed() == [sha]
 
 
 def test_a_rejection_deploys_nothing(pipeline):
