@@ -102,10 +102,23 @@ def invoke_in_process(fn, event: Any = None) -> tuple[str, bool, str]:
         turn = _SERVING.setdefault(fn.function_arn, threading.RLock())
     try:
         with turn:
-            result = getattr(module, fn.handler.rsplit(".", 1)[1])(event, context)
+            try:
+                result = getattr(module, fn.handler.rsplit(".", 1)[1])(event, context)
+            finally:
+                _drop_unpublished_metrics()
     except Exception as exc:  # reported to the caller the way Lambda reports it
         return _failed(fn, exc)
     return json.dumps(result), False, ""
+
+
+def _drop_unpublished_metrics() -> None:
+    """With metrics off, Powertools' ``log_metrics`` neither prints nor clears its buffer, which every
+    ``Metrics`` in the process shares: it would grow for the sandbox's whole life, and the first
+    flush after a test turns metrics on would print every earlier invocation's values."""
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        from aws_lambda_powertools import Metrics
+
+        Metrics().clear_metrics()
 
 
 def _failed(fn, exc: Exception) -> tuple[str, bool, str]:
