@@ -79,6 +79,16 @@ TEST_CONTEXT = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """For `make test`'s two workers (pytest-xdist, ``--dist loadgroup``): a test file stays on one
+    worker, so its module fixtures start once, and every test that uses the sandbox joins one group,
+    so one `countersign local` serves them all."""
+    for item in items:
+        group = "sandbox" if "sandbox" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_network():
     """Tests never reach the network: only loopback connections are allowed."""
