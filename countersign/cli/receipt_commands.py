@@ -79,6 +79,7 @@ def run_public_key(args) -> int:
         sys.stdout.write(pem)
         return 0
     try:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)     # e.g. .countersign/ in a fresh checkout
         Path(args.out).write_text(pem, encoding="ascii")
     except OSError as exc:
         raise client.ClientError(f"cannot write {args.out}: {exc.strerror}") from None

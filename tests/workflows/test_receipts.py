@@ -17,8 +17,9 @@ from tests.workflows.test_execution import action, verdict
 
 
 def exported_key(stack, tmp_path, capsys) -> str:
-    """`countersign receipt public-key --out`, as someone with read access to the key runs it once."""
-    path = tmp_path / "receipts.pem"
+    """`countersign receipt public-key --out`, as someone with read access to the key runs it once
+    (into a folder a fresh checkout does not have yet)."""
+    path = tmp_path / ".countersign" / "receipts.pem"
     assert cli.main(["receipt", "public-key", "--stack", stack.deployment.stack_name, "--out", str(path)]) == 0
     assert capsys.readouterr().err == f"wrote the receipt public key to {path}\n"
     return path.read_text()
@@ -54,7 +55,7 @@ def test_an_approved_action_carries_a_receipt_to_its_executor_and_in_its_verdict
     assert f"receipt written to {out}\n" in printed.err
     final_action.write_text(json.dumps(result["final_action"]))
     assert cli.main(["receipt", "verify", str(out), "--action", str(final_action),
-                     "--public-key", str(tmp_path / "receipts.pem")]) == 0
+                     "--public-key", str(tmp_path / ".countersign" / "receipts.pem")]) == 0
     assert capsys.readouterr().out == f"valid: approved by alice, execution {arn}, until {claims['not_after']}\n"
     # without a pinned key, the command reads the stack's (AWS access)
     assert cli.main(["receipt", "verify", str(out), "--action", str(final_action),
