@@ -7,8 +7,10 @@ Powertools comes from AWS's public layer.
 """
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import shutil
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,22 +23,25 @@ def _ignore(_dir: str, names: list[str]) -> list[str]:
     return [n for n in names if n == "__pycache__" or n.endswith((".pyc", ".so", ".pyd")) or n in NOT_SHIPPED]
 
 
-def _fresh(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+def _fresh(kind: str) -> Path:
+    """A new folder of this process's own, removed when it exits: synth copies the asset into
+    cdk.out, and two synths at once (``countersign local`` beside ``make synth``, or test workers)
+    never rebuild a folder the other is reading."""
+    BUILD.mkdir(exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=BUILD))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
 
 def function_code_dir() -> str:
-    out = _fresh(BUILD / "function")
+    out = _fresh("function")
     for package in ("countersign", "lambdas"):
         shutil.copytree(ROOT / package, out / package, ignore=_ignore)
     return str(out)
 
 
 def dependency_layer_dir() -> str:
-    out = _fresh(BUILD / "layer")
+    out = _fresh("layer")
     for package in LAYER_PACKAGES:
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
