@@ -1,7 +1,10 @@
-"""An agent framework end to end: a LangChain agent (examples/agents/langchain_agent.py, a scripted
+"""Agent frameworks end to end: a LangChain agent (examples/agents/langchain_agent.py, a scripted
 chat model in place of an LLM) calls `refund_issue` through langchain-mcp-adapters, `countersign mcp`
 over stdio submits it to a sandbox of this module's own, a reviewer approves in headless Chromium,
-the demo executor runs once and the agent reads its result. The agent process has no AWS credentials."""
+the demo executor runs once and the agent reads its result. An OpenAI Agents SDK agent
+(examples/agents/openai_agent.py, a scripted model in place of an OpenAI model, tracing off) makes
+an auto-approved `refund_issue` call through MCPServerStdio and its model reads the executor's
+result. The agent processes have no AWS credentials."""
 from __future__ import annotations
 
 import json
@@ -66,6 +69,35 @@ def test_a_langchain_agents_refund_is_approved_in_the_browser_and_it_reads_the_e
     [decided] = [b for b in bodies if b.get("event") == "decision_recorded" and marker in json.dumps(b)]
     assert (decided["reviewer"], decided["decision"], decided["rationale"]) == (
         "alice", "approved", "Two captures 14 s apart; refund the duplicate.")
+
+
+def test_an_openai_agents_refund_is_auto_approved_and_the_model_reads_the_executors_result(sandbox):
+    marker = uuid.uuid4().hex[:8]
+    arguments = refund(marker, confidence=0.97)                 # at least 0.95: auto-approved, no human
+    env = newcomer_env(OPENAI_AGENTS_DISABLE_TRACING="1")       # no OPENAI_API_KEY; no traces uploaded
+    assert not [k for k in env if k.startswith("AWS_")]
+    agent = subprocess.run([sys.executable, "-m", "tests.e2e.scripted_openai_agent", sandbox["aws"], "refund_issue",
+                            json.dumps(arguments)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert agent.returncode == 0, agent.stderr
+    run = json.loads(agent.stdout)
+    assert run["aws_env"] == [] and run["refused"] == []        # no AWS credentials; no connection off loopback
+    assert run["tools"] == ["access_grant", "refund_issue", "ticket_reply", "countersign_wait", "countersign_status"]
+    assert run["calls"] == 2 and run["instructions"].startswith("You handle billing tickets.")
+    [request] = run["request"]
+    assert request["role"] == "user" and request["content"].startswith("Ticket #8812:")
+    call, result = run["tool_call"], run["tool_result"]
+    assert call["name"] == "refund_issue" and json.loads(call["arguments"]) == arguments
+    assert result["call_id"] == call["call_id"] == "call-1"
+    [sentence, document] = [block["text"] for block in result["output"]]       # what the model reads
+    doc = json.loads(document)
+    assert doc["outcome"] == "auto_approved" and doc["route"] == "auto" and doc["reviewers"] == []
+    [effect] = effects(sandbox, doc["execution_arn"])           # the demo executor ran exactly once
+    assert effect["phase"] == "execute" and effect["action"]["parameters"] == arguments["parameters"]
+    refund_id = effect["result"]["refund_id"]
+    assert refund_id.startswith("rf-") and doc["result"] == effect["result"]
+    assert sentence == (f"auto_approved via auto (policy {doc['policy_version']}). Countersign ran it; the "
+                        f"executor's result: {json.dumps(doc['result'])}") and refund_id in sentence
+    assert run["final_output"] == "Done: the tool's result is above."
 
 
 @pytest.mark.parametrize("name", ["sandbox.mcp.json", "deployed.mcp.json"])
