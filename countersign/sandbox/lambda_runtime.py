@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _LOCK = threading.RLock()
 _MODULES: dict[str, ModuleType] = {}
 _SERVING: dict[str, threading.RLock] = {}      # function ARN -> its one container's turn
+_METRICS: dict[str, type] = {}                # handler module name -> its container's Metrics class
 BASE_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "WARNING"}
 # Extra variables per function name, e.g. the sandbox's own review URL.
@@ -58,9 +59,23 @@ def _module_for(fn) -> ModuleType:
         spec = importlib.util.spec_from_file_location(name, file)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        import aws_lambda_powertools
+
+        shared = aws_lambda_powertools.Metrics
+        aws_lambda_powertools.Metrics = _METRICS[name] = _container_metrics(shared)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            aws_lambda_powertools.Metrics = shared
         _MODULES[key] = module
     return _MODULES[key]
+
+
+def _container_metrics(shared: type) -> type:
+    """A ``Metrics`` of the container's own. Powertools keeps the metric buffer on the class, one per
+    process, which on Lambda is one function's container; here every function shares the process,
+    and one function's flush would print (or take) another's metrics."""
+    return type("Metrics", (shared,), {"_metrics": {}, "_dimensions": {}, "_metadata": {}, "_default_dimensions": {}})
 
 
 def _load(fn) -> ModuleType:
@@ -105,20 +120,20 @@ def invoke_in_process(fn, event: Any = None) -> tuple[str, bool, str]:
             try:
                 result = getattr(module, fn.handler.rsplit(".", 1)[1])(event, context)
             finally:
-                _drop_unpublished_metrics()
+                _drop_unpublished_metrics(module)
     except Exception as exc:  # reported to the caller the way Lambda reports it
         return _failed(fn, exc)
     return json.dumps(result), False, ""
 
 
-def _drop_unpublished_metrics() -> None:
-    """With metrics off, Powertools' ``log_metrics`` neither prints nor clears its buffer, which every
-    ``Metrics`` in the process shares: it would grow for the sandbox's whole life, and the first
-    flush after a test turns metrics on would print every earlier invocation's values."""
-    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
-        from aws_lambda_powertools import Metrics
-
-        Metrics().clear_metrics()
+def _drop_unpublished_metrics(module: ModuleType) -> None:
+    """With metrics off, Powertools' ``log_metrics`` neither prints nor clears the buffer: it would
+    grow for the sandbox's whole life, and the first flush after a test turns metrics on would print
+    every earlier invocation's values. Called in the function's turn, so it clears only its own."""
+    metrics = _METRICS.get(module.__name__)
+    if metrics is not None and os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        metrics._metrics.clear()
+        metrics._metadata.clear()
 
 
 def _failed(fn, exc: Exception) -> tuple[str, bool, str]:
