@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 import sys
 
@@ -70,7 +71,14 @@ def test_verify_export_and_public_key_as_an_auditor_uses_them(sandbox, s3, tmp_p
 
 def test_a_record_changed_in_the_bucket_exits_5_naming_it(sandbox, s3, tmp_path):
     bucket = bucket_of(s3)
-    key = next(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="executions/")["Contents"])
+    path, _ = proposal_file(tmp_path, confidence=0.99, action={"type": "quick.timeout", "summary": "y",
+                                                              "parameters": {}})
+    assert run_cli(sandbox, "submit", str(path), "--wait").returncode in (0, 3)     # a record of its own to change
+    deadline = time.monotonic() + 20
+    while not (listed := s3.list_objects_v2(Bucket=bucket, Prefix="executions/").get("Contents")):
+        assert time.monotonic() < deadline, "no execution records in the trail"
+        time.sleep(0.2)
+    key = listed[0]["Key"]
     record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     version = s3.put_object(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256",
                             Body=json.dumps({**record, "confidence": 0.01}).encode())["VersionId"]
