@@ -35,6 +35,7 @@ Measured per seed, as the issue defines them:
 
 Run:  python bench/simulate.py [--seeds 10] [--world mixed|premise]   (a table, then one line per target; exit 0)
       python bench/simulate.py --variants  (one line per way to run the loop in VARIANTS)
+      python bench/simulate.py --sweep [--seeds 10]  (one line per world in the sensitivity grid beside premise)
 """
 from __future__ import annotations
 
@@ -65,6 +66,9 @@ WORLDS = {
                 "crm.update": (0.20, 9, 1.5, 0.002, 0.10), "email.draft": (0.15, 4, 2, 0.0, 0.10)},
 }
 TYPES = dict(WORLDS["mixed"])     # the world in use (--world)
+# --sweep: a sensitivity grid beside the declared worlds, not a world to judge the targets on.
+# Each is premise with every type's error slope replaced by one of these, drift on or off.
+SWEEP_SLOPES = (0.10, 0.05, 0.02, 0.01)
 EPOCH = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
@@ -255,10 +259,36 @@ def compare(seeds: int) -> None:
               f"| {sum(col('other demotions (drift check)'))} |")
 
 
+def sweep(seeds: int) -> None:
+    global DRIFT_POINTS
+    drift_points = DRIFT_POINTS
+    print("sensitivity analysis beside the declared worlds (mixed, premise); it does not change the target verdicts")
+    print(f"sweep: premise with one error slope for all four types, drift on or off; {seeds} seeds per world\n")
+    print("| slope (all types) | drift | static reviews /1000 (median) | oracle fewer than static % (min..max) "
+          "| calibrated fewer than static % (min..max) | calibrated escaped upper /1000 (max) "
+          "| 30% fewer: oracle | 30% fewer: calibrated |\n|---|---|---|---|---|---|---|---|")
+    for slope in SWEEP_SLOPES:
+        for drift in (False, True):
+            TYPES.clear()
+            TYPES.update({name: (*t[:4], slope) for name, t in WORLDS["premise"].items()})
+            DRIFT_POINTS = drift_points if drift else 0.0
+            rows = measure(seeds, Loop())
+            fewer = {arm: [r[f"{arm}: fewer reviews than static %"] for r in rows] for arm in ("oracle", "calibrated")}
+            met = {arm: "met" if min(v) >= 30 else "NOT MET" for arm, v in fewer.items()}   # every seed, as verdicts()
+            static = spread([r["static: reviews /1000"] for r in rows])[1]
+            print(f"| {slope:g} | {'on' if drift else 'off'} | {fmt(static)} "
+                  f"| {fmt(min(fewer['oracle']))}..{fmt(max(fewer['oracle']))} "
+                  f"| {fmt(min(fewer['calibrated']))}..{fmt(max(fewer['calibrated']))} "
+                  f"| {fmt(max(r['calibrated: escaped 95% upper /1000'] for r in rows))} "
+                  f"| {met['oracle']} | {met['calibrated']} |")
+    DRIFT_POINTS = drift_points
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--variants", action="store_true", help="compare other ways to run the loop, then stop")
+    parser.add_argument("--sweep", action="store_true", help="the sensitivity grid beside premise, then stop")
     parser.add_argument("--world", choices=sorted(WORLDS), default="mixed",
                         help="mixed (default): 0.9 unsafe for two of four types; premise: 0.9 over-reviews all four")
     args = parser.parse_args()
@@ -267,6 +297,9 @@ def main() -> int:
     TYPES.update(WORLDS[args.world])
     if args.variants:
         compare(seeds)
+        return 0
+    if args.sweep:
+        sweep(seeds)
         return 0
     rows = measure(seeds, Loop())
     print(f"world {args.world}: {seeds} seeds, {PROPOSALS:,} proposals each (drift at {DRIFT_AT:,})\n")
