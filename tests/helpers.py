@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import html
+import importlib.util
 import re
 import uuid
 from typing import Any
@@ -110,3 +111,11 @@ def review_id_of(stack, execution_arn: str, timeout: float = 10) -> str:
                 return record["review_id"]
         time.sleep(0.02)
     raise TimeoutError("no review_requested record")
+
+
+def load_example(path) -> Any:
+    """A script under examples/ loaded as a module (its name is the file's stem)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

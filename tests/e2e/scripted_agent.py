@@ -6,7 +6,6 @@ the agent process's AWS_* variables, the tools bound to the model, and the agent
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import sys
@@ -15,6 +14,8 @@ from typing import Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+
+from tests.helpers import load_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agents" / "langchain_agent.py"
 
@@ -29,15 +30,8 @@ class ScriptedModel(GenericFakeChatModel):
         return self
 
 
-def example():
-    spec = importlib.util.spec_from_file_location("langchain_agent", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(endpoint: str, tool: str, arguments: dict[str, Any]) -> None:
-    agent = example()
+    agent = load_example(EXAMPLE)
     model = ScriptedModel(messages=iter([
         AIMessage(content="", tool_calls=[{"name": tool, "args": arguments, "id": "call-1", "type": "tool_call"}]),
         AIMessage(content="Done: the tool's result is above."),

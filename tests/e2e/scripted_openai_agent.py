@@ -8,7 +8,6 @@ the run's final output and any connection refused."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import socket
@@ -18,6 +17,8 @@ from typing import Any
 
 from agents import Model, ModelResponse, Usage, set_tracing_disabled
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
+
+from tests.helpers import load_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agents" / "openai_agent.py"
 FINAL = "Done: the tool's result is above."
@@ -62,17 +63,10 @@ def loopback_only() -> None:
     socket.socket.connect = guarded
 
 
-def example():
-    spec = importlib.util.spec_from_file_location("openai_agent", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(endpoint: str, tool: str, arguments: dict[str, Any]) -> None:
     loopback_only()
     set_tracing_disabled(True)              # the SDK otherwise uploads traces to OpenAI
-    agent = example()
+    agent = load_example(EXAMPLE)
     model = ScriptedModel(tool, arguments)
     final = asyncio.run(agent.run(agent.REQUEST, ["--endpoint", endpoint], model,
                                   command=(sys.executable, "-m", "countersign")))
