@@ -1,8 +1,9 @@
 """DynamoDB stream consumer: audit each decided review, then call the waiting workflow back; audit
 each vote counted towards a quorum.
 
-Partial batch failures are reported so only the failed records are retried (an AWS error; the
-delivery released its claim first). A record whose review another delivery holds with a fresh
+Partial batch failures are reported (``batchItemFailures``, the failed records' sequence numbers)
+so only the failed records are retried (an AWS error; the delivery released its claim first). A
+batch whose every record failed is reported the same way, never raised. A record whose review another delivery holds with a fresh
 claim is acknowledged: that delivery finishes it, or, if it died, the reconciler takes the claim
 over once it is stale (retrying the record could not, and would only end in the dead-letter
 queue). Stream images carry the task token, so events are never logged.
@@ -11,7 +12,6 @@ import os
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from countersign.adapters.aws import review_from_item
 from countersign.adapters.runtime import build_deps
@@ -19,18 +19,16 @@ from countersign.workflow.outbox import ClaimHeld, dispatch, is_new_decision, is
 from countersign.workflow.verdicts import record_votes
 
 logger, metrics = Logger(), Metrics()
-# a batch whose every record failed is reported like any other (item failures), not raised
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 DEPS = build_deps("reviews", "callbacks", "events")
 STALE_AFTER = stale_after(int(os.environ["DISPATCHER_TIMEOUT_SECONDS"]))
 METRIC = {"delivered": "DecisionsDelivered", "closed": "CallbacksToClosedTasks", "done": "DuplicateDeliveries",
           "scored": "CanariesScored"}
 
 
-def handle(record) -> None:
-    images = record.raw_event.get("dynamodb", {})
+def handle(record: dict) -> None:
+    images = record.get("dynamodb", {})
     new, old = images.get("NewImage", {}), images.get("OldImage", {})
-    if record.raw_event.get("eventName") != "MODIFY":
+    if record.get("eventName") != "MODIFY":
         return
     if is_new_vote(new, old):        # a vote towards a quorum: audited here, not in the reviewer's POST
         record_votes(review_from_item(new), DEPS)
@@ -55,4 +53,13 @@ def handle(record) -> None:
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event, context):
-    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    failures = []
+    for record in event.get("Records") or []:
+        try:
+            handle(record)
+        except Exception as exc:     # retried by the stream; named by type only (images hold task tokens)
+            sequence = record.get("dynamodb", {}).get("SequenceNumber", "")
+            logger.warning("record failed; the stream retries it", extra={"error": type(exc).__name__,
+                                                                          "sequence": sequence})
+            failures.append({"itemIdentifier": sequence})
+    return {"batchItemFailures": failures}

@@ -2,7 +2,7 @@
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from countersign.workflow.gate import prepare
+from countersign.workflow.intake import prepare
 from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()

@@ -3,13 +3,16 @@ write: the stream's retries leave a fresh claim to its holder (acknowledged, so 
 the dead-letter queue), and the reconciler finishes the review once, through the same code path."""
 from __future__ import annotations
 
+import json
+import logging
 import threading
 
 import pytest
 
+from countersign.sandbox import lambda_runtime
 from countersign.workflow.outbox import stale_after
-from tests.faults.conftest import (Crash, deps, dispatcher_down, events, inject, reconcile, redeliver, review_item,
-                                   verdict)
+from tests.faults.conftest import (Crash, deps, dispatcher_down, events, inject, invoke, reconcile, redeliver,
+                                   review_item, verdict)
 from tests.helpers import decide, proposal, review_id_of, review_link, unique
 
 STALE = stale_after(30) + 1
@@ -112,3 +115,42 @@ def test_the_sandbox_refuses_a_callback_on_a_closed_task_as_aws_does(stack):
         with pytest.raises(sfn.exceptions.ClientError) as refused:
             send()
         assert refused.value.response["Error"]["Code"] == "TaskTimedOut"
+
+
+def test_a_record_that_fails_is_named_by_its_sequence_number_and_the_rest_of_the_batch_still_runs(stack):
+    """A partial batch response: only the failed record is retried; its log line names the error's
+    type and the sequence number, never the stream image (which holds the task token)."""
+    arn = stack.start(proposal(), unique("batch"))
+    review_link(stack, arn)
+    item = review_item(stack, review_id_of(stack, arn))
+
+    def record(sequence: str, name: str) -> dict:
+        return {"eventID": sequence, "eventName": name, "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026",
+                "dynamodb": {"Keys": {"pk": item["pk"], "sk": item["sk"]}, "SequenceNumber": sequence,
+                             "NewImage": {**item, "status": {"S": "DECIDED"}},
+                             "OldImage": {**item, "status": {"S": "PENDING"}}, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+
+    dispatcher = lambda_runtime.handler_module(stack.deployment.function_name("lambdas.dispatcher"))
+    lines = Lines()          # what the function's logger prints, formatted as it prints it
+    lines.setFormatter(dispatcher.logger.registered_formatter)
+    dispatcher.logger.addHandler(lines)
+    try:
+        with inject(dispatcher.DEPS.reviews, "claim_dispatch", before=Crash("throttled")) as calls:
+            answer = invoke(stack, "lambdas.dispatcher", {"Records": [record("201", "MODIFY"),
+                                                                      record("202", "INSERT"), record("203", "MODIFY")]})
+    finally:
+        dispatcher.logger.removeHandler(lines)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "201"}]} and len(calls) == 2   # 203 ran after it
+    [logged] = [json.loads(line) for line in lines.printed if "record failed" in line]
+    assert (logged["error"], logged["sequence"], logged["level"]) == ("Crash", "201", "WARNING")
+    assert not [line for line in lines.printed if item["task_token"]["S"] in line]
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.printed: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.printed.append(self.format(record))

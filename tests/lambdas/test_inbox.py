@@ -207,7 +207,7 @@ def test_an_inbox_link_does_not_open_a_review_even_re_prefixed(stack):
         assert record["request"]["review_id"] == review_id_of_link(link) and record["reason"] == words
 
 
-def test_a_made_up_page_marker_gets_400_and_is_audited(stack):
+def test_a_made_up_page_marker_gets_400_and_is_audited(stack, ivy):
     record = refused(stack, inbox_of(stack, "ivy") + "&after=" + quote("<script>"), 400,
                      "The page marker in the address is not one this inbox made")
     assert record["actor"] == "reviewer:ivy" and record["request"]["reviewer"] == "ivy"
