@@ -117,3 +117,15 @@ def test_a_workflow_over_the_checkpoint_budget_fails_synth_naming_the_path(tmp_p
         Workflow(stack, "Over", asl=asl, name="over", functions={"Ask": ask}, retain_logs=False, max_human_gates=3)
     assert "four_gates.asl.json" in str(refused.value)
     assert "4 gates (Gate1, Gate2, Gate3, Gate4): Gate1 → Gate2 → Gate3 → Gate4" in str(refused.value)
+
+
+def test_a_second_synth_gives_the_same_template_and_asset_hashes(synthesized, tmp_path):
+    """The Lambda code is built in a new folder for every synth: its asset hash must come from the
+    content alone, or every `cdk deploy` would upload and update every function."""
+    from countersign.sandbox.synth import synthesize
+    from tests.conftest import TEST_CONTEXT
+
+    again = synthesize(tmp_path / "again", TEST_CONTEXT)
+    assert again.template == synthesized.template
+    assets = lambda out: sorted(p.name for p in out.iterdir() if p.name.startswith("asset."))  # noqa: E731
+    assert assets(again.outdir) == assets(synthesized.outdir) and len(assets(again.outdir)) == 2
