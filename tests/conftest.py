@@ -81,9 +81,9 @@ TEST_CONTEXT = {
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """For `make test`'s two workers (pytest-xdist, ``--dist loadgroup``): a test file stays on one
-    worker, so its module fixtures start once, and every test that uses the sandbox joins one group,
-    so one `countersign local` serves them all."""
+    """For a run on two workers (``pytest -n 2 --dist loadgroup``, pytest-xdist): a test file stays on
+    one worker, so its module fixtures start once, and every test that uses the sandbox joins one
+    group, so one `countersign local` serves them all."""
     for item in items:
         group = "sandbox" if "sandbox" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
