@@ -5,7 +5,6 @@ GET and HEAD never change anything (mail scanners open links); only a form POSTe
 page itself decides (``desk.unfit`` says what else is refused before the token is read).
 """
 import base64
-import binascii
 from collections import Counter
 from urllib.parse import parse_qsl
 
@@ -36,7 +35,7 @@ class Call:
         if self.event.get("isBase64Encoded"):
             try:
                 return base64.b64decode(raw, validate=True).decode("utf-8", "replace")
-            except (binascii.Error, ValueError):
+            except ValueError:          # binascii.Error is one
                 return ""
         return raw
 
@@ -54,8 +53,8 @@ def _reply(reply: desk.Reply, body: bool = True) -> dict:
 
 
 def show(call: Call) -> dict:
-    reply = desk.show(call.path.get("review_id", ""), call.query.get("t"), DEPS,
-                      f"{call.path.get('review_id', '')}/decision", call.request())
+    review_id = call.path.get("review_id", "")
+    reply = desk.show(review_id, call.query.get("t"), DEPS, f"{review_id}/decision", call.request())
     return _reply(reply, body=call.method == "GET")
 
 

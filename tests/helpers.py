@@ -32,6 +32,15 @@ def proposal(**changes: Any) -> dict[str, Any]:
 _HOMES: list[str] = []
 
 
+def ctrl_c_works() -> None:
+    """``preexec_fn`` for a subprocess a test stops with SIGINT: a shell's background job starts
+    with SIGINT ignored, a child inherits that, and Python then installs no KeyboardInterrupt
+    handler; a person's terminal delivers Ctrl-C with the default disposition."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def newcomer_env(**extra: str) -> dict[str, str]:
     """The environment of a person with no AWS configuration at all: no ``AWS_*`` variables and an
     empty HOME (no ~/.aws). Every subprocess a test starts runs in it. The HOMEs are removed when

@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.helpers import REASONS, newcomer_env
+from tests.helpers import REASONS, ctrl_c_works, newcomer_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -145,7 +145,7 @@ def running_sandbox(policy: dict | None = None):
     env = newcomer_env(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "countersign", "local", "--port", str(port), "--aws-port",
                              str(aws_port), "-c", f"policy={json.dumps(policy or POLICY)}"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_works)
     banner = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

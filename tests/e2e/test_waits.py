@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.faulty_endpoint import FaultyEndpoint, silent_endpoint
 from tests.e2e.pipeline import ROOT, decide_by_http, email_for, proposal_file, run_cli
-from tests.helpers import newcomer_env
+from tests.helpers import ctrl_c_works, newcomer_env
 
 
 @pytest.fixture
@@ -26,7 +26,8 @@ def faulty(sandbox):
 
 def cli(endpoint: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "countersign", *args, "--endpoint", endpoint], cwd=ROOT,
-                            env=newcomer_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=newcomer_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_works)
 
 
 def reattach_command(stderr: str) -> list[str]:
