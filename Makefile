@@ -20,7 +20,7 @@ local: $(STAMP)      ## run the whole stack on this machine (no AWS account)
 	$(BIN)/countersign local
 
 test: $(STAMP)       ## run the test suite (unit, handlers, workflows, infra, browser)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 synth: $(STAMP)      ## synthesize the CloudFormation template (nag-checked) into cdk.out
 	$(BIN)/python app.py

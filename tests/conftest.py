@@ -79,14 +79,46 @@ TEST_CONTEXT = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)
+# A run on two workers (``pytest -n 2 --dist loadgroup``, pytest-xdist) keeps each `countersign local`
+# on one worker, so it starts once: the tests under these folders share the session's sandbox, and
+# these files the agent-policy one. Every other file is a group of its own (its module fixtures
+# start once). ``pytest_collection_modifyitems`` holds the fixtures to the folders.
+SANDBOX_FOLDERS = ("tests/e2e/", "tests/examples/")
+AGENT_SANDBOX_FILES = ("tests/e2e/test_agents.py", "tests/e2e/test_mcp.py")
+
+
+def group_of(nodeid: str) -> str:
+    path = nodeid.split("::")[0]
+    if path in AGENT_SANDBOX_FILES:
+        return "agent_sandbox"
+    return "sandbox" if path.startswith(SANDBOX_FOLDERS) else path
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup``, grouped by ``group_of``. xdist 3.8's own loadgroup appends the group to
+    ``item._nodeid``, which pytest 9.2 no longer reads (``nodeid`` comes from ``item._id``), so its
+    groups were silently lost and every test was scheduled on its own."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """For a run on two workers (``pytest -n 2 --dist loadgroup``, pytest-xdist): a test file stays on
-    one worker, so its module fixtures start once, and every test that uses the sandbox joins one
-    group, so one `countersign local` serves them all."""
+    """A test that starts a sandbox outside its group's folders would start a second one on the
+    other worker: refuse to run rather than drift."""
     for item in items:
-        group = "sandbox" if "sandbox" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        uses = getattr(item, "fixturenames", ())
+        needed = next((name for name in ("agent_sandbox", "sandbox") if name in uses), None)
+        if needed and group_of(item.nodeid) != needed:
+            raise pytest.UsageError(f"{item.nodeid} uses the {needed} fixture: list its file in "
+                                    f"tests/conftest.py ({'AGENT_SANDBOX_FILES' if needed == 'agent_sandbox' else 'SANDBOX_FOLDERS'})")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -197,3 +229,13 @@ def sandbox():
     from tests.e2e.pipeline import running_sandbox
 
     yield from running_sandbox()
+
+
+@pytest.fixture(scope="session")
+def agent_sandbox():
+    """One `countersign local` with the agent-facing policy (``tests.e2e.mcp_host.POLICY``), shared
+    by the MCP and agent-framework tests."""
+    from tests.e2e.mcp_host import POLICY
+    from tests.e2e.pipeline import running_sandbox
+
+    yield from running_sandbox(POLICY)

@@ -1,7 +1,7 @@
 """Agent frameworks end to end: a LangChain agent (examples/agents/langchain_agent.py, a scripted
 chat model in place of an LLM) calls `refund_issue` through langchain-mcp-adapters, `countersign mcp`
-over stdio submits it to a sandbox of this module's own, a reviewer approves in headless Chromium,
-the demo executor runs once and the agent reads its result. An OpenAI Agents SDK agent
+over stdio submits it to the agent-policy sandbox (shared with the MCP tests), a reviewer approves in
+headless Chromium, the demo executor runs once and the agent reads its result. An OpenAI Agents SDK agent
 (examples/agents/openai_agent.py, a scripted model in place of an OpenAI model, tracing off) makes
 an auto-approved `refund_issue` call through MCPServerStdio and its model reads the executor's
 result. The agent processes have no AWS credentials."""
@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 
 from countersign.cli.commands import parser
-from tests.e2e.mcp_host import POLICY, effects, refund
-from tests.e2e.pipeline import ROOT, approve_in_browser, run_cli, running_sandbox
+from tests.e2e.mcp_host import effects, refund
+from tests.e2e.pipeline import ROOT, approve_in_browser, run_cli
 from tests.helpers import newcomer_env
 
 EXAMPLES = ROOT / "examples" / "agents"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    yield from running_sandbox(POLICY)
+@pytest.fixture
+def sandbox(agent_sandbox):
+    return agent_sandbox
 
 
 def test_a_langchain_agents_refund_is_approved_in_the_browser_and_it_reads_the_executors_result(sandbox, tmp_path):

@@ -1,5 +1,5 @@
 """`countersign mcp` as an agent host runs it: the MCP SDK's client over stdio (and Streamable HTTP)
-against one `countersign local` of this module's own, reviewers deciding through the review page."""
+against the agent-policy `countersign local` (shared with the agent tests), reviewers deciding through the review page."""
 from __future__ import annotations
 
 import json
@@ -14,14 +14,14 @@ import anyio
 import pytest
 
 from countersign import receipts
-from tests.e2e.mcp_host import ARGS, POLICY, REFUND, effects, mcp_command, refund
-from tests.e2e.pipeline import ROOT, decide_by_http, email_for, free_port, post_decision, run_cli, running_sandbox
+from tests.e2e.mcp_host import ARGS, REFUND, effects, mcp_command, refund
+from tests.e2e.pipeline import ROOT, decide_by_http, email_for, free_port, post_decision, run_cli
 from tests.helpers import newcomer_env
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    yield from running_sandbox(POLICY)
+@pytest.fixture
+def sandbox(agent_sandbox):
+    return agent_sandbox
 
 
 @asynccontextmanager
