@@ -4,8 +4,9 @@ The task token arrives in the event and goes only to DynamoDB; it is never logge
 """
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 
-from countersign.workflow.gate import request_review
+from countersign.workflow.gate import RequestNotDelivered, request_review
 from countersign.adapters.runtime import build_deps
 
 logger, metrics = Logger(), Metrics()
@@ -17,7 +18,10 @@ DEPS = build_deps("reviews", "links", "notify", "events")
 def handler(event, context):
     DEPS.once.register(context)
     logger.set_correlation_id(event["case"]["review_id"])
-    result = request_review(event["case"], event["task_token"], event["route"], event["entered_at"], DEPS)
+    try:
+        result = request_review(event["case"], event["task_token"], event["route"], event["entered_at"], DEPS)
+    except (BotoCoreError, ClientError) as exc:          # the workflow retries the step on this name
+        raise RequestNotDelivered(f"{type(exc).__name__}: an AWS call failed past the SDK's retries") from exc
     logger.info("review requested", extra={"notified": result["notified"]})
     metrics.add_metric(name="ReviewsRequested", unit=MetricUnit.Count, value=1)
     return result

@@ -24,6 +24,13 @@ from countersign.workflow.verdicts import record_execution
 
 
 
+class RequestNotDelivered(RuntimeError):
+    """An AWS call of a request step failed past the SDK's retries. The workflow retries the step on
+    this error's name (five times, 2 s doubling to 32 s): a retry derives the same review, takes the
+    new attempt's task token and mails each reviewer once (a reviewer mailed before the failure may
+    get the same link again). Any other failure of the step fails the execution closed."""
+
+
 def request_review(state: dict[str, Any], task_token: str, route: str, entered_at: str, deps: Deps) -> dict[str, Any]:
     """Store the pending review (the token stays in DynamoDB), mail each reviewer their own link.
     ``route`` is the Choice state's: a human review, or a veto window (HOTL).

@@ -145,3 +145,22 @@ def test_redrive_keeps_a_dead_letter_while_a_decision_it_may_hold_is_still_undel
     swept = redrive(capsys, stack)                             # Step Functions is back
     assert swept["dead_letters"] == {"cleared": 1, "kept": 0} and swept["failed"] == 0
     assert verdict(stack, arn)["outcome"] == "rejected" and [ok for _, ok in callbacks] == [True]
+
+
+def test_a_review_request_whose_email_fails_past_the_sdks_retries_is_retried_by_the_workflow(stack):
+    """SNS refuses the first email past the SDK's retries: the step fails with RequestNotDelivered,
+    the workflow's Retry runs it again (a new task token, the same review), and each reviewer is
+    mailed once with a link that decides."""
+    arn = stack.start(proposal(), unique("request-retry"))
+    with inject(deps(stack, "lambdas.request_review").notifier.sns, "publish",
+                before=error("InternalError", "Publish")) as calls:
+        review_id = review_id_of(stack, arn)
+        stack.wait_for_email("carol", review_id, timeout=20)
+    assert len(calls) == 4                                    # the refused one, then one per reviewer
+    failures = [e["taskFailedEventDetails"] for e in stack.history(arn) if e["type"] == "TaskFailed"]
+    assert [(f["error"], json.loads(f["cause"])["errorMessage"]) for f in failures] == [
+        ("RequestNotDelivered", "ClientError: an AWS call failed past the SDK's retries")]
+    assert sorted(e.reviewer for e in stack.emails() if review_id in e.body) == ["alice", "bob", "carol"]
+    assert decide(stack, review_link(stack, arn), "approve", "Checked after the retry.").status == 200
+    assert verdict(stack, arn)["outcome"] == "approved"
+    assert events(stack, arn) == ["proposal_received", "review_requested", "decision_recorded", "verdict_issued"]

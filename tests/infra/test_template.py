@@ -91,6 +91,10 @@ def test_executors_are_workflow_tasks_with_their_own_timeout_retry_and_catch(tem
     for name in ("Decided", "Unvetoed", "Kept", "Expired", "Escalate", "Conclude"):   # idempotent: retried
         assert {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 3,
                 "BackoffRate": 2} in states[name]["Retry"]
+    for name in ("RequestReview", "VetoWindow", "ReverseWindow", "SignOff"):   # callback tasks: a named error only
+        retried = [error for retry in states[name]["Retry"] for error in retry["ErrorEquals"]]
+        assert "RequestNotDelivered" in retried      # an AWS call past the SDK's retries: ask again
+        assert not {"States.TaskFailed", "States.ALL"} & set(retried)   # these would retry a rejection
 
 
 def test_only_the_dispatcher_and_the_reconciler_may_answer_task_tokens(template):
