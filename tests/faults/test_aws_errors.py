@@ -164,3 +164,15 @@ def test_a_review_request_whose_email_fails_past_the_sdks_retries_is_retried_by_
     assert decide(stack, review_link(stack, arn), "approve", "Checked after the retry.").status == 200
     assert verdict(stack, arn)["outcome"] == "approved"
     assert events(stack, arn) == ["proposal_received", "review_requested", "decision_recorded", "verdict_issued"]
+
+
+def test_an_intake_audit_write_that_fails_past_the_sdks_retries_is_retried_by_the_workflow(stack):
+    """S3 refuses Prepare's proposal_received record past the SDK's retries: the workflow runs the
+    step again and the proposal goes on, with its intake on the record once."""
+    with inject(deps(stack, "lambdas.prepare").audit, "put_new", before=error("InternalError", "PutObject")) as calls:
+        arn = stack.start(proposal(confidence=0.99), unique("intake-retry"))
+        assert stack.wait(arn)["status"] == "SUCCEEDED"
+    assert len(calls) == 2
+    assert [e["taskFailedEventDetails"]["error"] for e in stack.history(arn) if e["type"] == "TaskFailed"] == [
+        "ClientError"]
+    assert events(stack, arn) == ["proposal_received", "auto_approved"]

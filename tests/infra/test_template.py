@@ -88,7 +88,7 @@ def test_executors_are_workflow_tasks_with_their_own_timeout_retry_and_catch(tem
     lambdas = [p for p in resources(template, "AWS::IAM::Policy").values()
                if "ConcludeRole" in json.dumps(p["Properties"]["Roles"])]
     assert "lambda:InvokeFunction" not in json.dumps(lambdas)       # no Lambda waits on another Lambda
-    for name in ("Decided", "Unvetoed", "Kept", "Expired", "Escalate", "Conclude"):   # idempotent: retried
+    for name in ("Prepare", "Decided", "Unvetoed", "Kept", "Expired", "Escalate", "Conclude"):   # idempotent: retried
         assert {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 3,
                 "BackoffRate": 2} in states[name]["Retry"]
     for name in ("RequestReview", "VetoWindow", "ReverseWindow", "SignOff"):   # callback tasks: a named error only
