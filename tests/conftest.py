@@ -72,7 +72,11 @@ TEST_CONTEXT = {
                               "canaries": [{"breaks": "a refund over <b>$1,000</b> needs a manager's sign-off & a ticket",
                                             "parameters": {"amount": 4200}}]},
             "tiered.change": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 4},
-                                        {"reviewers": ["bob", "carol"], "timeout_seconds": 4}],
+                                        {"reviewers": ["bob", "carol"], "timeout_seconds": 4}]},
+            # reminders: a review requested inside its lead gets none, so each tier leaves the request
+            # step 5 s (under load it has taken more than 1) before its 3 s reminder lead begins
+            "tiered.remind": {"tiers": [{"reviewers": ["alice"], "timeout_seconds": 8},
+                                        {"reviewers": ["bob", "carol"], "timeout_seconds": 8}],
                               "reminder_before_seconds": 3},
         },
     },

@@ -11,6 +11,7 @@ import boto3
 from tests.helpers import decide, proposal, unique
 
 TIERED = {"type": "tiered.change", "summary": "Change the firewall rule for the partner VPN", "parameters": {}}
+REMINDED = {**TIERED, "type": "tiered.remind"}
 
 
 def sweep(stack) -> dict:
@@ -49,7 +50,7 @@ def wait_for(predicate, timeout: float = 8):
 
 
 def test_tier_one_times_out_tier_two_is_asked_then_it_fails_closed_with_reminders(stack):
-    arn = stack.start(proposal(confidence=0.99, reversible=False, action=TIERED), unique("tiers"))
+    arn = stack.start(proposal(confidence=0.99, reversible=False, action=REMINDED), unique("tiers"))
     wait_for(lambda: emails_about(stack, arn, "alice"))
     assert not emails_about(stack, arn, "bob")
     into_reminder_lead(stack, arn, tier=1)            # inside tier 1's reminder lead, before its deadline
