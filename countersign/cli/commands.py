@@ -22,6 +22,7 @@ from countersign.cli import audit_commands as audit_cli, calibrate_commands, cli
 from countersign.cli import receipt_commands
 from countersign.evidence.compliance import command as report_command
 from countersign.rules.proposal import InvalidProposal, check_shape, execution_name
+from countersign.rules.routing import KILL_SWITCH_CACHE_SECONDS
 
 # Human output only: never emoji codes, and every value that came from a proposal, a reviewer or an
 # exception is escaped (markup.escape) or printed with markup off. --json bypasses Rich entirely.
@@ -326,7 +327,8 @@ def run_kill_switch(args) -> int:
         return 0
     mode = "off" if args.state == "off" else args.mode
     record = client.set_kill_switch(target, mode, args.reason)
-    out.print(f"kill switch {record['from']} → {record['to']} (audited: {record['stream']})", markup=False)
+    out.print(f"kill switch {record['from']} → {record['to']} (audited: {record['stream']}); "
+              f"in force within {KILL_SWITCH_CACHE_SECONDS} s, as the functions read it through a cache", markup=False)
     return 0
 
 

@@ -15,6 +15,7 @@ from countersign.rules.policy import RISKS, Rules
 
 KILL_OFF, KILL_HUMAN, KILL_HALT = "off", "human", "halt"
 KILL_MODES = (KILL_OFF, KILL_HUMAN, KILL_HALT)
+KILL_SWITCH_CACHE_SECONDS = 5   # how long a function may act on the switch as it last read it
 # the workflow's route → the review's mode (what the reviewer is asked), and back
 MODES = {"human_review": "review", "veto_window": "veto", "post_execution": "signoff", "post_hoc": "reverse"}
 ROUTE_OF_MODE = {mode: route for route, mode in MODES.items()}
