@@ -37,8 +37,10 @@ def context_from(argv: list[str]) -> dict:
     return context
 
 
-def main(argv: list[str]) -> int:
-    app = cdk.App(context=context_from(argv))
+def main(argv: list[str], outdir: str | None = None) -> int:
+    """``python app.py [-c key=value ...]``; ``outdir`` for a caller in the same process (the jsii
+    runtime read ``CDK_OUTDIR`` when it started)."""
+    app = cdk.App(context=context_from(argv), outdir=outdir)
     try:
         build(app)
     except (ConfigError, CheckpointBudgetExceeded) as exc:
