@@ -3,8 +3,8 @@ each vote counted towards a quorum.
 
 Partial batch failures are reported (``batchItemFailures``, the failed records' sequence numbers)
 so only the failed records are retried (an AWS error; the delivery released its claim first). A
-batch whose every record failed is reported the same way, never raised. A record whose review another delivery holds with a fresh
-claim is acknowledged: that delivery finishes it, or, if it died, the reconciler takes the claim
+batch whose every record failed is reported the same way, never raised. A record whose review
+another delivery holds with a fresh claim is acknowledged: that delivery finishes it, or, if it died, the reconciler takes the claim
 over once it is stale (retrying the record could not, and would only end in the dead-letter
 queue). Stream images carry the task token, so events are never logged.
 """

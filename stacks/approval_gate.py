@@ -77,7 +77,8 @@ class ApprovalGate(Construct):
         store_env = {"REVIEWS_TABLE": self.reviews.table.table_name}
         link_env = {"LINK_KEY_ID": self.link_key.key_arn}
         events_env = {"EVENT_BUS_NAME": config.ops.event_bus_name}   # where reviews, decisions and verdicts are announced
-        kill_env = {"KILL_SWITCH_PARAMETER": self.kill_switch.parameter_name, "KILL_SWITCH_CACHE_SECONDS": str(KILL_SWITCH_CACHE_SECONDS)}
+        kill_env = {"KILL_SWITCH_PARAMETER": self.kill_switch.parameter_name,
+                    "KILL_SWITCH_CACHE_SECONDS": str(KILL_SWITCH_CACHE_SECONDS)}
         registry_env = {"REGISTRY_PARAMETER": self.registry.parameter_name, "REGISTRY_CACHE_SECONDS": "5"}
         prepare = fns.add("Prepare", "lambdas.prepare.handler", description="Validate proposal, attach policy",
                           environment={**audit_env, **link_env, "POLICY_PARAMETER": self.policy.parameter_name,

@@ -122,8 +122,9 @@ def pytest_collection_modifyitems(config, items):
         uses = getattr(item, "fixturenames", ())
         needed = next((name for name in ("agent_sandbox", "sandbox") if name in uses), None)
         if needed and group_of(item.nodeid) != needed:
+            where = "AGENT_SANDBOX_FILES" if needed == "agent_sandbox" else "SANDBOX_FOLDERS"
             raise pytest.UsageError(f"{item.nodeid} uses the {needed} fixture: list its file in "
-                                    f"tests/conftest.py ({'AGENT_SANDBOX_FILES' if needed == 'agent_sandbox' else 'SANDBOX_FOLDERS'})")
+                                    f"tests/conftest.py ({where})")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,10 +1,10 @@
 """Agent frameworks end to end: a LangChain agent (examples/agents/langchain_agent.py, a scripted
 chat model in place of an LLM) calls `refund_issue` through langchain-mcp-adapters, `countersign mcp`
 over stdio submits it to the agent-policy sandbox (shared with the MCP tests), a reviewer approves in
-headless Chromium, the demo executor runs once and the agent reads its result. An OpenAI Agents SDK agent
-(examples/agents/openai_agent.py, a scripted model in place of an OpenAI model, tracing off) makes
-an auto-approved `refund_issue` call through MCPServerStdio and its model reads the executor's
-result. The agent processes have no AWS credentials."""
+headless Chromium, the demo executor runs once and the agent reads its result. An OpenAI Agents SDK
+agent (examples/agents/openai_agent.py, a scripted model in place of an OpenAI model, tracing off)
+makes an auto-approved `refund_issue` call through MCPServerStdio and its model reads the
+executor's result. The agent processes have no AWS credentials."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """`countersign mcp` as an agent host runs it: the MCP SDK's client over stdio (and Streamable HTTP)
-against the agent-policy `countersign local` (shared with the agent tests), reviewers deciding through the review page."""
+against the agent-policy `countersign local` (shared with the agent tests), reviewers deciding
+through the review page."""
 from __future__ import annotations
 
 import json
