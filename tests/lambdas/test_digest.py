@@ -25,12 +25,14 @@ def handler_deps(stack, handler: str):
 
 @pytest.fixture
 def digest(stack, monkeypatch):
-    """Both handlers in digest mode; ``digest.at(n)`` moves the sweep's clock n intervals ahead."""
+    """Both handlers in digest mode; ``digest.at(n)`` moves the sweep's clock n intervals ahead.
+    The sweep's clock stands still in the middle of the current interval, so two runs in one test
+    never straddle an interval's boundary on the wall clock."""
     request, sweep = handler_deps(stack, "lambdas.request_review"), handler_deps(stack, "lambdas.mail_digest")
     monkeypatch.setattr(request, "digest_seconds", INTERVAL)
     monkeypatch.setattr(sweep, "digest_seconds", INTERVAL)
-    offset = [0]
-    monkeypatch.setattr(sweep, "clock", lambda: time.time() + offset[0])
+    middle, offset = (time.time() // INTERVAL + 0.5) * INTERVAL, [0]
+    monkeypatch.setattr(sweep, "clock", lambda: middle + offset[0])
 
     class Sweep:
         @staticmethod
